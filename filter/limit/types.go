@@ -1,0 +1,29 @@
+// Package limit holds the arithmetic of usage plans: token buckets and quota periods.
+// It is pure: no proxy-wasm import, and every function takes the time as an argument.
+package limit
+
+import "time"
+
+// Throttle is a token bucket as AWS describes it: Rate tokens are added per second to a
+// bucket that holds at most Burst tokens; one request takes one token.
+type Throttle struct {
+	Rate  float64 // tokens per second, > 0 (fractional rates such as 0.5 are allowed)
+	Burst int64   // capacity in tokens, >= 0
+}
+
+// Period is the length of a quota window, aligned to UTC calendar boundaries.
+type Period uint8
+
+const (
+	Day Period = iota + 1
+	Week
+	Month
+)
+
+// Quota is the number of requests a key may make in one calendar period.
+type Quota struct {
+	Limit     int64        // requests per period, >= 0
+	Offset    int64        // requests subtracted from Limit in the initial period (AWS API reference)
+	Period    Period       // Day, Week or Month
+	WeekStart time.Weekday // first day of a Week period; time.Monday unless configured
+}
