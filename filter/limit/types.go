@@ -1,5 +1,10 @@
-// Package limit holds the arithmetic of usage plans: token buckets and quota periods.
-// It is pure: no proxy-wasm import, and every function takes the time as an argument.
+// Package limit holds the arithmetic of usage plans: exact fixed-point token buckets and
+// quotas over UTC calendar periods; it is pure, and every function takes the time as an
+// argument.
+//
+// Quota.Offset follows the AWS API reference: it is subtracted from the limit in the
+// initial period, which here is the period that holds the key's first counted request
+// (Counter.Created, kept in the state: the first request the counter saw, admitted or not).
 package limit
 
 import "time"
