@@ -3,8 +3,8 @@
 // argument.
 //
 // Quota.Offset follows the AWS API reference: it is subtracted from the limit in the
-// initial period, which here is the period that holds the key's first counted request
-// (Counter.Created, kept in the state: the first request the counter saw, admitted or not).
+// initial period, which here is the period that holds the first request the key's counter
+// saw, admitted or not (Counter.Created, kept in the state).
 package limit
 
 import "time"

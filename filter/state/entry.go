@@ -1,0 +1,209 @@
+// Package state keeps per-key limiter state in proxy-wasm shared data: a versioned binary
+// encoding of one entry, store keys bounded by configuration, and a bounded CAS loop.
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/usageplans/usageplans/filter/limit"
+)
+
+// Version is the encoding this package writes. A later filter must keep decoding every
+// version it finds in shared data, because old and new VMs share it during a hot swap.
+const Version = 1
+
+// MaxName bounds the length of a bucket name; configuration ids are far shorter.
+const MaxName = 1024
+
+// Entry is what one shared-data key holds: the token buckets it carries, by name (the
+// config's Limit.ID), and a quota counter (zero when the entry has no quota).
+type Entry struct {
+	Buckets []Slot
+	Quota   limit.Counter
+}
+
+// Slot is one named token bucket of an Entry.
+type Slot struct {
+	Name   string
+	Bucket limit.Bucket
+}
+
+// Bucket returns the bucket named name, or the zero (full) bucket when the entry has none.
+func (e *Entry) Bucket(name string) limit.Bucket {
+	for i := range e.Buckets {
+		if e.Buckets[i].Name == name {
+			return e.Buckets[i].Bucket
+		}
+	}
+	return limit.Bucket{}
+}
+
+// SetBucket stores b under name, adding a slot the first time the name is used.
+func (e *Entry) SetBucket(name string, b limit.Bucket) {
+	for i := range e.Buckets {
+		if e.Buckets[i].Name == name {
+			e.Buckets[i].Bucket = b
+			return
+		}
+	}
+	e.Buckets = append(e.Buckets, Slot{Name: name, Bucket: b})
+}
+
+// Errors of Decode; the returned error wraps one of them and says where it stopped.
+var (
+	ErrTruncated  = errors.New("truncated")
+	ErrVersion    = errors.New("unknown encoding version")
+	ErrCorrupt    = errors.New("corrupt")
+	errTrailing   = fmt.Errorf("%w: bytes after the last field", ErrCorrupt)
+	errFrac       = fmt.Errorf("%w: bucket fraction of a token out of range", ErrCorrupt)
+	errNegative   = fmt.Errorf("%w: negative count", ErrCorrupt)
+	errNameLength = fmt.Errorf("%w: bucket name longer than %d bytes", ErrCorrupt, MaxName)
+)
+
+// Version 1 layout, integers little-endian:
+//
+//	u8      version (1)
+//	i64×3   quota: window start (Unix s), used, created (Unix s)
+//	uvarint number of buckets
+//	per bucket: uvarint name length, name bytes, i64 tokens, u64 fraction (femto-tokens),
+//	            i64 last update (Unix ns)
+const (
+	quotaSize  = 3 * 8
+	bucketSize = 3 * 8
+)
+
+// AppendEncode appends the version-1 encoding of e to dst.
+func AppendEncode(dst []byte, e *Entry) []byte {
+	dst = append(dst, Version)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(e.Quota.Window))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(e.Quota.Used))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(e.Quota.Created))
+	dst = binary.AppendUvarint(dst, uint64(len(e.Buckets)))
+	for _, s := range e.Buckets {
+		dst = binary.AppendUvarint(dst, uint64(len(s.Name)))
+		dst = append(dst, s.Name...)
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(s.Bucket.Tokens))
+		dst = binary.LittleEndian.AppendUint64(dst, s.Bucket.Frac)
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(s.Bucket.Last))
+	}
+	return dst
+}
+
+// Decode parses an encoded entry into e, reusing e.Buckets' storage. Truncated input, an
+// unknown (newer) version and impossible values are errors naming the byte offset.
+func Decode(b []byte, e *Entry) error {
+	if len(b) == 0 {
+		return fmt.Errorf("state: decode at byte 0: %w: empty value", ErrTruncated)
+	}
+	if b[0] != Version {
+		return fmt.Errorf("state: decode at byte 0: %w %d (this filter reads %d)", ErrVersion, b[0], Version)
+	}
+	d := decoder{b: b, off: 1}
+	e.Buckets = e.Buckets[:0]
+	e.Quota.Window = d.int64()
+	e.Quota.Used = d.int64()
+	e.Quota.Created = d.int64()
+	if d.err == nil && e.Quota.Used < 0 {
+		d.fail(d.off-16, errNegative)
+	}
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(b)-d.off)/(bucketSize+1) {
+		d.fail(d.off, fmt.Errorf("%w: %d buckets cannot fit in %d bytes", ErrTruncated, n, len(b)-d.off))
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		var s Slot
+		at := d.off
+		s.Name = d.name()
+		for _, prev := range e.Buckets {
+			if d.err == nil && prev.Name == s.Name {
+				d.fail(at, fmt.Errorf("%w: bucket %q twice", ErrCorrupt, s.Name))
+			}
+		}
+		s.Bucket.Tokens = d.int64()
+		at = d.off
+		s.Bucket.Frac = d.uint64()
+		s.Bucket.Last = d.int64()
+		if d.err == nil && s.Bucket.Tokens < 0 {
+			d.fail(at-8, errNegative)
+		}
+		if d.err == nil && s.Bucket.Frac >= 1e15 {
+			d.fail(at, errFrac)
+		}
+		e.Buckets = append(e.Buckets, s)
+	}
+	if d.err == nil && d.off != len(b) {
+		d.fail(d.off, errTrailing)
+	}
+	return d.err
+}
+
+type decoder struct {
+	b       []byte
+	off     int
+	err     error
+	scratch [binary.MaxVarintLen64]byte
+}
+
+func (d *decoder) fail(at int, err error) {
+	if d.err == nil {
+		d.err = fmt.Errorf("state: decode at byte %d: %w", at, err)
+	}
+}
+
+func (d *decoder) uint64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b)-d.off < 8 {
+		d.fail(d.off, fmt.Errorf("%w: need 8 bytes, have %d", ErrTruncated, len(d.b)-d.off))
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b[d.off:])
+	d.off += 8
+	return v
+}
+
+func (d *decoder) int64() int64 { return int64(d.uint64()) }
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n == 0 {
+		d.fail(d.off, fmt.Errorf("%w: varint cut short", ErrTruncated))
+		return 0
+	}
+	if n < 0 {
+		d.fail(d.off, fmt.Errorf("%w: varint overflows 64 bits", ErrCorrupt))
+		return 0
+	}
+	if n != len(binary.AppendUvarint(d.scratch[:0], v)) {
+		// one value, one encoding: re-encoding an entry must give back its bytes
+		d.fail(d.off, fmt.Errorf("%w: varint not in its shortest form", ErrCorrupt))
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) name() string {
+	at := d.off
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > MaxName {
+		d.fail(at, errNameLength)
+		return ""
+	}
+	if uint64(len(d.b)-d.off) < n {
+		d.fail(d.off, fmt.Errorf("%w: name of %d bytes, have %d", ErrTruncated, n, len(d.b)-d.off))
+		return ""
+	}
+	s := string(d.b[d.off : d.off+int(n)])
+	d.off += int(n)
+	return s
+}
