@@ -195,7 +195,13 @@ type Plan struct {
 
 	limit     *Limit              // the plan-level throttle as a Limit; nil when none
 	overrides map[*Stage][]*Limit // per stage, by Method.index: per-method override or nil
+	keyLimits []*Limit            // every PerKey limit of the plan, see KeyLimits
 }
+
+// KeyLimits lists every per-key throttle of the plan: its own throttle first, then its
+// per-method overrides in configuration order. With the quota, this is all the state one
+// key holds in this plan, so it bounds the size of the key's state entry.
+func (p *Plan) KeyLimits() []*Limit { return p.keyLimits }
 
 // Key is an API key; its value is not kept, only its digest (in the Config's index).
 type Key struct {
@@ -278,9 +284,16 @@ func (c *Config) Match(routeName, host, path, method string) Match {
 	return Match{}
 }
 
-// KeyByValue finds the key with this value (hashing it), or nil.
+// KeyByValue finds the key with this value (hashing it), or nil. Values that cannot be
+// keys (outside 20 to 128 bytes) are not hashed.
 func (c *Config) KeyByValue(value string) *Key {
-	return c.keys[sha256.Sum256([]byte(value))]
+	if len(value) < minKeyLen || len(value) > maxKeyLen {
+		return nil
+	}
+	// Hash from a stack buffer: []byte(value) would allocate beyond 32 bytes.
+	var buf [maxKeyLen]byte
+	n := copy(buf[:], value)
+	return c.keys[sha256.Sum256(buf[:n])]
 }
 
 // KeyByDigest finds the key whose value has this SHA-256, or nil.

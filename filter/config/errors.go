@@ -16,7 +16,8 @@ func (e Error) Error() string {
 	return e.Path + ": " + e.Message
 }
 
-// Errors is every problem Parse found, in document order; Error prints one per line.
+// Errors is every problem Parse found, in the order checked (top-level fields, apis,
+// routes, usagePlans, apiKeys, usagePlanKeys, then the options); Error prints one per line.
 type Errors []Error
 
 func (es Errors) Error() string {

@@ -38,6 +38,8 @@ type parser struct {
 	stages map[string]*Stage // by "apiId/stage"
 	plans  map[string]*Plan
 	keyIDs map[string]*Key
+
+	apiKeySources []member // apis[i].apiKeySource, checked against the top-level one
 }
 
 func (p *parser) add(path, format string, args ...any) {
@@ -116,7 +118,11 @@ func typeName(v gjson.Result) string {
 // any repeated member is reported.
 func (p *parser) object(v gjson.Result, path string, known, ignored []string) (map[string]gjson.Result, bool) {
 	if !v.IsObject() {
-		p.add(path, "must be an object, got %s", describe(v))
+		if path == "" {
+			p.add(path, "the configuration must be a JSON object, got %s", describe(v))
+		} else {
+			p.add(path, "must be an object, got %s", describe(v))
+		}
 		return nil, false
 	}
 	out := make(map[string]gjson.Result)
@@ -134,11 +140,50 @@ func (p *parser) object(v gjson.Result, path string, known, ignored []string) (m
 			out[name] = val
 		case contains(ignored, name):
 		default:
-			p.add(fp, "unknown field")
+			if s := suggest(name, known); s != "" {
+				p.add(fp, "unknown field (did you mean %q?)", s)
+			} else {
+				p.add(fp, "unknown field")
+			}
 		}
 		return true
 	})
 	return out, true
+}
+
+// suggest returns the known name closest to a misspelled one (at most 2 edits), or "".
+func suggest(name string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if len(name) >= 3 && (strings.HasPrefix(k, name) || strings.HasPrefix(name, k)) {
+			return k
+		}
+		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func contains(list []string, s string) bool {
@@ -182,10 +227,11 @@ type element struct {
 	path string
 }
 
-// list accepts an array, or an AWS CLI output object holding the array under wrapper
-// ("items" for get-usage-plans and friends, "item" for get-stages) plus "position".
+// list accepts an array, or when wrapper is not empty an AWS CLI output object holding the
+// array under wrapper ("items" for get-usage-plans and friends, "item" for get-stages)
+// next to "position".
 func (p *parser) list(v gjson.Result, path, wrapper string) []element {
-	if v.IsObject() {
+	if wrapper != "" && v.IsObject() {
 		f, ok := p.object(v, path, []string{wrapper}, []string{"position"})
 		if !ok {
 			return nil
@@ -346,7 +392,7 @@ var (
 		"stripApiKey", "identityHeaders", "rateLimitHeaders", "shadowMode",
 		"failurePolicy", "namespace", "casRetries", "responses",
 	}
-	apiFields        = []string{"id", "name", "description", "resources", "stages"}
+	apiFields        = []string{"id", "name", "description", "resources", "stages", "apiKeySource"}
 	apiIgnored       = []string{"createdDate", "version", "endpointConfiguration", "binaryMediaTypes", "minimumCompressionSize", "tags", "warnings", "disableExecuteApiEndpoint", "rootResourceId", "policy"}
 	resourceFields   = []string{"path", "resourceMethods"}
 	resourceIgnored  = []string{"id", "parentId", "pathPart"}
@@ -372,6 +418,7 @@ var (
 
 	httpMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"}
 	periods     = []string{"DAY", "WEEK", "MONTH"}
+	keySources  = []string{"HEADER", "AUTHORIZER"} // in KeySourceType order
 	weekdays    = []string{"SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY"}
 )
 
@@ -406,8 +453,8 @@ func (p *parser) config(root gjson.Result) *Config {
 		}
 	}
 	if v, ok := f["routes"]; ok {
-		for _, e := range p.list(v, "routes", "") {
-			p.route(e.val, e.path, len(c.Routes))
+		for i, e := range p.list(v, "routes", "") {
+			p.route(e.val, e.path, i)
 		}
 	}
 	if v, ok := f["usagePlans"]; ok {
@@ -452,8 +499,14 @@ func (p *parser) options(f map[string]gjson.Result) {
 		}
 	}
 	if v, ok := f["apiKeySource"]; ok {
-		if s, ok := p.enum(v, "apiKeySource", []string{"HEADER", "AUTHORIZER"}); ok && s == "AUTHORIZER" {
+		if s, ok := p.enum(v, "apiKeySource", keySources); ok && s == "AUTHORIZER" {
 			c.KeySource.Type = FromAuthorizer
+		}
+	}
+	top := keySources[c.KeySource.Type-1]
+	for _, m := range p.apiKeySources {
+		if m.name != top {
+			p.add(m.path, "is %s but the top-level apiKeySource is %s: one key source serves every API", m.name, top)
 		}
 	}
 	if v, ok := f["apiKeyHeader"]; ok {
@@ -609,14 +662,15 @@ func (p *parser) responses(v gjson.Result, path string) {
 		r := &p.cfg.responses[t]
 		if s, ok := f["statusCode"]; ok {
 			sp := field(m.path, "statusCode")
-			if s.Type == gjson.String { // AWS gateway responses write it as a string
-				if n, err := strconv.Atoi(s.Str); err == nil && n >= minStatus && n <= maxStatus {
-					r.Status = n
-				} else {
-					p.add(sp, "must be an HTTP status from %d to %d, got %s", minStatus, maxStatus, describe(s))
-				}
-			} else if n, ok := p.integer(s, sp, minStatus, maxStatus); ok {
-				r.Status = int(n)
+			// AWS gateway responses write the status as a string; accept both.
+			n, err := strconv.Atoi(s.Str)
+			if s.Type == gjson.Number {
+				n, err = strconv.Atoi(s.Raw)
+			}
+			if (s.Type == gjson.String || s.Type == gjson.Number) && err == nil && n >= minStatus && n <= maxStatus {
+				r.Status = n
+			} else {
+				p.add(sp, "must be an HTTP status from %d to %d, got %s", minStatus, maxStatus, describe(s))
 			}
 		}
 		if h, ok := f["headers"]; ok {
@@ -692,6 +746,11 @@ func (p *parser) api(v gjson.Result, path string) {
 	}
 	if d, ok := f["description"]; ok {
 		p.str(d, field(path, "description"))
+	}
+	if ks, ok := f["apiKeySource"]; ok {
+		if s, ok := p.enum(ks, field(path, "apiKeySource"), keySources); ok {
+			p.apiKeySources = append(p.apiKeySources, member{s, ks, field(path, "apiKeySource")})
+		}
 	}
 	if prev := p.apis[a.ID]; prev != nil {
 		p.add(field(path, "id"), "duplicate API id %q", a.ID)
@@ -1074,6 +1133,7 @@ func (p *parser) plan(v gjson.Result, path string) {
 		if th, ok := p.throttle(t, field(path, "throttle")); ok {
 			pl.Throttle = &th
 			pl.limit = &Limit{Level: LevelPlan, ID: "plan:" + pl.ID, PerKey: true, Throttle: th}
+			pl.keyLimits = append(pl.keyLimits, pl.limit)
 		}
 	}
 	if q, ok := f["quota"]; ok {
@@ -1184,7 +1244,9 @@ func (p *parser) apiStage(pl *Plan, v gjson.Result, path string) {
 			continue
 		}
 		if th, ok := p.throttle(m.val, m.path); ok {
-			ov[meth.index] = &Limit{Level: LevelPlanMethod, ID: "plan:" + pl.ID + ":" + s.ID + ":" + meth.ID, PerKey: true, Throttle: th}
+			l := &Limit{Level: LevelPlanMethod, ID: "plan:" + pl.ID + ":" + s.ID + ":" + meth.ID, PerKey: true, Throttle: th}
+			ov[meth.index] = l
+			pl.keyLimits = append(pl.keyLimits, l)
 		}
 	}
 }
