@@ -154,3 +154,46 @@ func RouteNames(vs *networking.VirtualService) []string {
 	}
 	return names
 }
+
+var (
+	specURLRE    = regexp.MustCompile(`(?m)^  url: .*$`)
+	specSHA256RE = regexp.MustCompile(`(?m)^  sha256: .*$`)
+	wasmPluginRE = regexp.MustCompile(`(?m)^kind: WasmPlugin\s*$`)
+)
+
+// Pin returns the manifest doc with the url and sha256 of each WasmPlugin set to the
+// image at ociRef (registry/repository:tag) and its manifest digest (hex, no prefix): what
+// a user applies after pushing. Other documents are left byte for byte.
+func Pin(doc []byte, ociRef, digestHex string) ([]byte, error) {
+	if !hex64.MatchString(digestHex) {
+		return nil, fmt.Errorf("pin: digest %q: want 64 lower-case hex digits", digestHex)
+	}
+	if strings.Contains(ociRef, "://") || ociRef == "" {
+		return nil, fmt.Errorf("pin: image %q: want registry/repository:tag without a scheme", ociRef)
+	}
+	docs := docSep.Split(string(doc), -1)
+	seps := docSep.FindAllString(string(doc), -1)
+	pinned := 0
+	for i, d := range docs {
+		if !wasmPluginRE.MatchString(d) {
+			continue
+		}
+		if len(specURLRE.FindAllString(d, -1)) != 1 || len(specSHA256RE.FindAllString(d, -1)) != 1 {
+			return nil, fmt.Errorf("pin: WasmPlugin in document %d: want exactly one spec-level url: and sha256: line", i+1)
+		}
+		d = specURLRE.ReplaceAllLiteralString(d, "  url: oci://"+ociRef)
+		docs[i] = specSHA256RE.ReplaceAllLiteralString(d, `  sha256: "`+digestHex+`"`)
+		pinned++
+	}
+	if pinned == 0 {
+		return nil, errors.New("pin: no WasmPlugin in the manifest")
+	}
+	var out strings.Builder
+	for i, d := range docs {
+		out.WriteString(d)
+		if i < len(seps) {
+			out.WriteString(seps[i])
+		}
+	}
+	return []byte(out.String()), nil
+}

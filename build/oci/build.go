@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/usageplans/usageplans/build/istio"
 )
 
 // Options says what the image command builds and where it puts it.
@@ -19,16 +21,21 @@ type Options struct {
 	Push    string    // when set, registry/repository:tag to push the image to
 	Created time.Time // every timestamp in the image; Epoch for reproducible builds
 
+	// Manifests are Istio manifests (build/istio/*.yaml) to pin to the pushed image: each
+	// is written to OutDir/istio/ with its WasmPlugin's url and sha256 set. Push only.
+	Manifests []string
+
 	RemoteOptions []remote.Option // extra options for Push (tests use a transport)
 }
 
 // Result is what Build printed.
 type Result struct {
-	ModuleSHA256 string // hex sha256 of the module file
-	ImageDigest  string // sha256:... of the image manifest
-	Layout       string // directory of the OCI layout
-	Archive      string // path of the tar of the layout
-	Pushed       string // registry/repository@sha256:... when pushed
+	ModuleSHA256 string   // hex sha256 of the module file
+	ImageDigest  string   // sha256:... of the image manifest
+	Layout       string   // directory of the OCI layout
+	Archive      string   // path of the tar of the layout
+	Pushed       string   // registry/repository@sha256:... when pushed
+	Pinned       []string // the pinned Istio manifests written
 }
 
 // Paths of the outputs under Options.OutDir.
@@ -78,6 +85,25 @@ func Build(ctx context.Context, o Options, w io.Writer) (*Result, error) {
 		res.Pushed = pushed.String()
 		fmt.Fprintf(w, "pushed        %s\n", res.Pushed)
 		fmt.Fprintf(w, "istio         url: oci://%s  sha256: %s\n", o.Push, digest.Hex)
+		for _, m := range o.Manifests {
+			doc, err := os.ReadFile(m)
+			if err != nil {
+				return nil, fmt.Errorf("oci: %w", err)
+			}
+			pinned, err := istio.Pin(doc, o.Push, digest.Hex)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", m, err)
+			}
+			dst := filepath.Join(o.OutDir, "istio", filepath.Base(m))
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return nil, fmt.Errorf("oci: %w", err)
+			}
+			if err := os.WriteFile(dst, pinned, 0o644); err != nil {
+				return nil, fmt.Errorf("oci: %w", err)
+			}
+			res.Pinned = append(res.Pinned, dst)
+			fmt.Fprintf(w, "istio pinned  %s\n", dst)
+		}
 	}
 	return res, nil
 }

@@ -24,6 +24,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	extensions "istio.io/api/extensions/v1alpha1"
+
+	"github.com/usageplans/usageplans/build/istio"
 )
 
 // fakeModule is a small byte slice that passes the Wasm magic check Istio applies
@@ -290,7 +293,11 @@ func TestPushToRegistry(t *testing.T) {
 	module := fakeModule(3)
 
 	var out bytes.Buffer
-	o := Options{Module: writeModule(t, module), OutDir: t.TempDir(), Ref: "usageplans:v1", Push: ref, Created: Epoch}
+	manifests, err := filepath.Glob(filepath.Join("..", "istio", "*.yaml"))
+	if err != nil || len(manifests) == 0 {
+		t.Fatalf("no Istio manifests to pin (%v)", err)
+	}
+	o := Options{Module: writeModule(t, module), OutDir: t.TempDir(), Ref: "usageplans:v1", Push: ref, Created: Epoch, Manifests: manifests}
 	res, err := Build(context.Background(), o, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -315,6 +322,29 @@ func TestPushToRegistry(t *testing.T) {
 		t.Errorf("pulled digest %s, printed %s", got, p["image digest"])
 	}
 	checkCompatImage(t, pulled, module)
+
+	// The pinned manifests point at what was pushed, and still pass the Istio checks.
+	if len(res.Pinned) != len(manifests) {
+		t.Fatalf("pinned %q, want one per manifest %q", res.Pinned, manifests)
+	}
+	for _, m := range res.Pinned {
+		objs, err := istio.Load(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, obj := range objs {
+			wp, ok := obj.Spec.(*extensions.WasmPlugin)
+			if !ok {
+				continue
+			}
+			if wp.GetUrl() != "oci://"+ref || "sha256:"+wp.GetSha256() != p["image digest"] {
+				t.Errorf("%s: url %q sha256 %q, want oci://%s and the printed digest %s", m, wp.GetUrl(), wp.GetSha256(), ref, p["image digest"])
+			}
+			if err := istio.CheckWasmPlugin(wp); err != nil {
+				t.Errorf("%s: %v", m, err)
+			}
+		}
+	}
 }
 
 func TestPushRejectsBadReference(t *testing.T) {

@@ -3,6 +3,9 @@
 //
 //	go run ./build/oci/cmd/wasmimage -wasm build/usageplans.wasm -out build/out
 //	go run ./build/oci/cmd/wasmimage -wasm build/usageplans.wasm -out build/out -push registry/repo:tag
+//
+// With -push it also writes build/out/istio/*.yaml: build/istio's manifests with the
+// WasmPlugin url and sha256 set to the pushed image, ready for kubectl apply.
 package main
 
 import (
@@ -10,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -22,10 +26,19 @@ func main() {
 	flag.StringVar(&o.OutDir, "out", "build/out", "output directory (layout in OUT/oci, archive OUT/usageplans-image.tar)")
 	flag.StringVar(&o.Ref, "ref", "usageplans:dev", "name of the image inside the OCI layout")
 	flag.StringVar(&o.Push, "push", "", "registry/repository:tag to push to, with Docker config credentials (optional)")
+	manifests := flag.String("istio", "build/istio/*.yaml", "with -push: Istio manifests (a glob) to write to OUT/istio/ pinned to the pushed image")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "wasmimage: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
+	}
+	if o.Push != "" && *manifests != "" {
+		m, err := filepath.Glob(*manifests)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "wasmimage: -istio:", err)
+			os.Exit(2)
+		}
+		o.Manifests = m
 	}
 	created, err := sourceDateEpoch()
 	if err != nil {
