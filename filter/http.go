@@ -1,0 +1,253 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/usageplans/usageplans/filter/config"
+	"github.com/usageplans/usageplans/filter/core"
+)
+
+// httpContext is one request. It keeps the configuration it started with, so a
+// reconfiguration in the middle of a request does not change how that request is treated.
+type httpContext struct {
+	types.DefaultHttpContext
+	plugin  *pluginContext
+	cfg     *config.Config
+	metrics *metrics
+
+	// responseHeaders are added to the upstream's response: the RateLimit-* headers of an
+	// admitted request, when the configuration asks for them.
+	responseHeaders [][2]string
+}
+
+func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
+	defer h.recoverRequest(&action)
+	if h.cfg == nil { // the plugin never accepted a configuration
+		return h.fail(fmt.Errorf("no configuration accepted"))
+	}
+	req := h.request()
+	d := h.plugin.decider.Decide(h.cfg, req, time.Now(), sharedData{})
+	return h.act(&d)
+}
+
+// request reads what the decision needs. Missing pseudo-headers and properties read as "":
+// the decision then treats the request as unmatched or keyless, never as an error.
+func (h *httpContext) request() core.Request {
+	method, _ := proxywasm.GetHttpRequestHeader(":method")
+	path, _ := proxywasm.GetHttpRequestHeader(":path")
+	host, _ := proxywasm.GetHttpRequestHeader(":authority")
+	route, _ := proxywasm.GetProperty([]string{"xds", "route_name"})
+	return core.Request{
+		Method:    method,
+		Path:      path,
+		Host:      host,
+		RouteName: string(route),
+		Key:       h.apiKey(path),
+	}
+}
+
+// apiKey reads the key from where the configuration says; "" when absent.
+func (h *httpContext) apiKey(path string) string {
+	src := &h.cfg.KeySource
+	if len(src.Property) > 0 {
+		v, err := proxywasm.GetProperty(src.Property)
+		if err != nil {
+			return ""
+		}
+		return string(v)
+	}
+	if v, err := proxywasm.GetHttpRequestHeader(src.Header); err == nil && v != "" {
+		return v
+	}
+	if src.QueryParameter != "" {
+		return queryParam(path, src.QueryParameter)
+	}
+	return ""
+}
+
+// act carries out a decision: continue (stripping the key and adding identity headers),
+// or answer locally. Shadow mode turns every rejection into a logged, counted admission.
+func (h *httpContext) act(d *core.Decision) types.Action {
+	h.removeSpoofedIdentity()
+	switch d.Outcome {
+	case core.Pass:
+		return types.ActionContinue
+	case core.Allow:
+		h.metrics.count(outcomeAllowed, d.Plan)
+		h.admit(d)
+		return types.ActionContinue
+	case core.Failure:
+		o := outcomeFailure
+		if d.Exhausted() {
+			o = outcomeCASExhausted
+		}
+		h.metrics.count(o, d.Plan)
+		logDecision(proxywasm.LogWarnf, d, "state failure: "+d.Err.Error())
+		if h.cfg.FailurePolicy == config.FailOpen || h.cfg.ShadowMode {
+			h.admit(d)
+			return types.ActionContinue
+		}
+		return h.reply(d)
+	}
+	// A rejection.
+	if h.cfg.ShadowMode {
+		h.metrics.count(outcomeShadowDenied, d.Plan)
+		logDecision(proxywasm.LogInfof, d, "shadow mode, let through")
+		h.admit(d)
+		return types.ActionContinue
+	}
+	h.metrics.count(rejectionOutcome(d.Outcome), d.Plan)
+	logDecision(proxywasm.LogInfof, d, "rejected")
+	return h.reply(d)
+}
+
+func rejectionOutcome(o core.Outcome) outcome {
+	switch o {
+	case core.Throttled:
+		return outcomeThrottled
+	case core.QuotaExceeded:
+		return outcomeQuotaExceeded
+	case core.NoResource:
+		return outcomeUnmatched
+	}
+	return outcomeForbidden
+}
+
+// admit prepares an admitted request for the upstream: the key is removed (unless the
+// configuration keeps it) and the identity headers name the key and plan.
+func (h *httpContext) admit(d *core.Decision) {
+	cfg := h.cfg
+	if cfg.StripAPIKey && len(cfg.KeySource.Property) == 0 {
+		if cfg.KeySource.Header != "" {
+			_ = proxywasm.RemoveHttpRequestHeader(cfg.KeySource.Header)
+		}
+		if q := cfg.KeySource.QueryParameter; q != "" {
+			if path, err := proxywasm.GetHttpRequestHeader(":path"); err == nil {
+				if stripped, ok := removeQueryParam(path, q); ok {
+					_ = proxywasm.ReplaceHttpRequestHeader(":path", stripped)
+				}
+			}
+		}
+	}
+	if d.Key != nil && cfg.IdentityHeaders.KeyID != "" {
+		_ = proxywasm.ReplaceHttpRequestHeader(cfg.IdentityHeaders.KeyID, d.Key.ID)
+	}
+	if d.Plan != nil && cfg.IdentityHeaders.PlanID != "" {
+		_ = proxywasm.ReplaceHttpRequestHeader(cfg.IdentityHeaders.PlanID, d.Plan.ID)
+	}
+	h.responseHeaders = core.RateLimitHeaders(cfg, d)
+}
+
+// removeSpoofedIdentity drops identity headers a client sent itself: only the filter may
+// tell the upstream who a request belongs to.
+func (h *httpContext) removeSpoofedIdentity() {
+	for _, name := range [...]string{h.cfg.IdentityHeaders.KeyID, h.cfg.IdentityHeaders.PlanID} {
+		if name != "" {
+			_ = proxywasm.RemoveHttpRequestHeader(name)
+		}
+	}
+}
+
+// reply sends the local response core builds for the decision. After it the stream is
+// over: the callback must return Pause, and the upstream never sees the request.
+func (h *httpContext) reply(d *core.Decision) types.Action {
+	resp, ok := core.Respond(h.cfg, d)
+	if !ok {
+		return types.ActionContinue
+	}
+	return sendResponse(resp)
+}
+
+func sendResponse(resp core.Response) types.Action {
+	if err := proxywasm.SendHttpResponse(uint32(resp.Status), resp.Headers, []byte(resp.Body), -1); err != nil {
+		proxywasm.LogErrorf("usageplans: sending the %d response: %v", resp.Status, err)
+	}
+	return types.ActionPause
+}
+
+// noConfigResponse answers when the plugin never accepted a configuration (Envoy does not
+// route requests to such a plugin; this is the belt to that brace).
+var noConfigResponse = core.Response{Status: 500, Body: `{"message":"Internal server error"}`,
+	Headers: [][2]string{{"content-type", "application/json"}}}
+
+// fail answers a request the filter could not decide, by the failure policy.
+func (h *httpContext) fail(err error) types.Action {
+	proxywasm.LogErrorf("usageplans: %v", err)
+	if h.metrics != nil {
+		h.metrics.count(outcomeFailure, nil)
+	}
+	if h.cfg != nil && h.cfg.FailurePolicy == config.FailOpen {
+		return types.ActionContinue
+	}
+	if h.cfg == nil {
+		return sendResponse(noConfigResponse)
+	}
+	return h.reply(&core.Decision{Outcome: core.Failure, Err: err})
+}
+
+// recoverRequest turns a panic in the request path into the failure response (or a
+// pass-through under FailOpen), so that no request is left hanging and the VM lives on.
+func (h *httpContext) recoverRequest(action *types.Action) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if h.metrics != nil {
+		h.metrics.panicRecovered()
+	}
+	*action = h.fail(fmt.Errorf("panic in request headers: %v", r))
+}
+
+func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
+	defer func() {
+		if r := recover(); r != nil {
+			proxywasm.LogErrorf("usageplans: panic in response headers: %v", r)
+		}
+	}()
+	for _, kv := range h.responseHeaders {
+		_ = proxywasm.ReplaceHttpResponseHeader(kv[0], kv[1])
+	}
+	return types.ActionContinue
+}
+
+// logDecision writes one line about a decided request: plan, stage, resource, method,
+// the limit that fired and the key id. Never the key value: the Decision does not hold it.
+func logDecision(logf func(string, ...any), d *core.Decision, what string) {
+	var b strings.Builder
+	b.WriteString("usageplans: ")
+	b.WriteString(d.Outcome.String())
+	b.WriteString(": ")
+	b.WriteString(what)
+	if d.Reason != "" {
+		b.WriteString(": ")
+		b.WriteString(d.Reason)
+	}
+	if d.Stage != nil {
+		b.WriteString(" stage=")
+		b.WriteString(d.Stage.ID)
+	}
+	if d.Method != nil {
+		b.WriteString(" method=")
+		b.WriteString(d.Method.ID)
+	}
+	if d.Plan != nil {
+		b.WriteString(" plan=")
+		b.WriteString(d.Plan.ID)
+	}
+	if d.Key != nil {
+		b.WriteString(" key_id=")
+		b.WriteString(d.Key.ID)
+	}
+	if d.Limit != nil {
+		fmt.Fprintf(&b, " limit=%s rate=%g burst=%d", d.Limit.ID, d.Limit.Throttle.Rate, d.Limit.Throttle.Burst)
+	}
+	if d.RetryAfter > 0 {
+		fmt.Fprintf(&b, " retry_after=%ds", d.RetryAfter)
+	}
+	logf("%s", b.String())
+}

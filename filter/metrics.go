@@ -1,0 +1,78 @@
+package main
+
+import (
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/usageplans/usageplans/filter/config"
+)
+
+// outcome is what happened to one request, as counted in metrics.
+type outcome uint8
+
+const (
+	outcomeAllowed outcome = iota
+	outcomeForbidden
+	outcomeThrottled
+	outcomeQuotaExceeded
+	outcomeShadowDenied // shadow mode: would have been rejected, was let through
+	outcomeCASExhausted // the compare-and-swap loop gave up; the failure policy decided
+	outcomeFailure      // a state or internal failure (including a recovered panic)
+	outcomeUnmatched    // no resource/method matched and the configuration denies that
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{
+	"allowed", "forbidden", "throttled", "quota_exceeded", "shadow_denied", "cas_exhausted",
+	"failure", "unmatched",
+}
+
+func (o outcome) String() string { return outcomeNames[o] }
+
+// metrics are Envoy-style counters: usageplans.requests.<outcome> for every request the
+// filter decided, and usageplans.plan.<plan id>.<outcome> for those that reached a plan.
+// Their number is bounded by the configuration (plans × outcomes), never by keys or traffic.
+type metrics struct {
+	total           [numOutcomes]proxywasm.MetricCounter
+	perPlan         map[*config.Plan]*[numOutcomes]proxywasm.MetricCounter
+	configRejects   proxywasm.MetricCounter
+	panicsRecovered proxywasm.MetricCounter
+}
+
+// newMetrics defines the counters of cfg. Defining a name twice (a reconfiguration) gives
+// back the same counter, so counts carry over.
+func newMetrics(cfg *config.Config) *metrics {
+	m := &metrics{perPlan: make(map[*config.Plan]*[numOutcomes]proxywasm.MetricCounter, len(cfg.Plans))}
+	for o := range numOutcomes {
+		m.total[o] = proxywasm.DefineCounterMetric("usageplans.requests." + o.String())
+	}
+	for _, p := range cfg.Plans {
+		var c [numOutcomes]proxywasm.MetricCounter
+		for o := range numOutcomes {
+			c[o] = proxywasm.DefineCounterMetric("usageplans.plan." + p.ID + "." + o.String())
+		}
+		m.perPlan[p] = &c
+	}
+	m.configRejects = proxywasm.DefineCounterMetric("usageplans.config.rejected")
+	m.panicsRecovered = proxywasm.DefineCounterMetric("usageplans.panics_recovered")
+	return m
+}
+
+// count adds one request to its outcome. A metric the host refuses must not turn a decided
+// request into a failure (the SDK panics on any metric status), so that panic stops here.
+func (m *metrics) count(o outcome, plan *config.Plan) {
+	defer func() { _ = recover() }()
+	m.total[o].Increment(1)
+	if c := m.perPlan[plan]; c != nil {
+		c[o].Increment(1)
+	}
+}
+
+func (m *metrics) configRejected() {
+	defer func() { _ = recover() }()
+	m.configRejects.Increment(1)
+}
+
+func (m *metrics) panicRecovered() {
+	defer func() { _ = recover() }()
+	m.panicsRecovered.Increment(1)
+}
