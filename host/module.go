@@ -1,0 +1,120 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Module is a compiled proxy-wasm module, ready to be instantiated by any number of VMs.
+type Module struct {
+	rt         *Runtime
+	compiled   wazero.CompiledModule
+	digest     string
+	abiVersion string
+	imports    []string
+	exports    []string
+}
+
+var wasmMagic = []byte{0x00, 'a', 's', 'm'}
+
+// Compile validates and compiles a proxy-wasm module. It fails, naming the cause, when the
+// bytes are not Wasm, when the module is not proxy-wasm (no proxy_abi_version_0_2_* export,
+// no proxy_on_memory_allocate, no _initialize), or when it imports a function this host does
+// not offer under its WASI profile (the error names it, e.g. "env.foo").
+func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	if len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmMagic) {
+		n := min(len(wasm), 4)
+		return nil, fmt.Errorf("host: compile: not a WebAssembly binary (first bytes %q, want \"\\x00asm\")", wasm[:n])
+	}
+	cm, err := r.wz.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("host: compile: %w", err)
+	}
+	sum := sha256.Sum256(wasm)
+	m := &Module{rt: r, compiled: cm, digest: hex.EncodeToString(sum[:])}
+	fail := func(format string, a ...any) (*Module, error) {
+		cm.Close(ctx)
+		return nil, fmt.Errorf("host: compile: "+format, a...)
+	}
+	var unknown []string
+	for _, imp := range cm.ImportedFunctions() {
+		mod, name, _ := imp.Import()
+		full := mod + "." + name
+		m.imports = append(m.imports, full)
+		switch mod {
+		case "env":
+			if _, ok := envFuncs[name]; !ok {
+				unknown = append(unknown, full)
+			}
+		case wasiModuleName:
+			if !wasiFunctionOffered(name) {
+				unknown = append(unknown, full)
+			}
+		default:
+			unknown = append(unknown, full)
+		}
+	}
+	if len(unknown) > 0 {
+		return fail("module imports %s, which this host (WASI profile %s) does not provide", quoteList(unknown), r.opts.WASI)
+	}
+	for _, imp := range cm.ImportedMemories() {
+		mod, name, _ := imp.Import()
+		return fail("module imports memory %s.%s; a proxy-wasm module must export its own", mod, name)
+	}
+	exported := cm.ExportedFunctions()
+	for name := range exported {
+		m.exports = append(m.exports, name)
+		if strings.HasPrefix(name, "proxy_abi_version_0_2_") {
+			m.abiVersion = strings.TrimPrefix(name, "proxy_abi_version_")
+		}
+	}
+	sort.Strings(m.exports)
+	if m.abiVersion == "" {
+		return fail("not a proxy-wasm 0.2 module: no export proxy_abi_version_0_2_* (exports: %s)", quoteList(m.exports))
+	}
+	if _, ok := exported["proxy_on_memory_allocate"]; !ok {
+		return fail("not a proxy-wasm module: no export proxy_on_memory_allocate")
+	}
+	if _, ok := cm.ExportedMemories()["memory"]; !ok {
+		return fail("not a proxy-wasm module: no exported memory named \"memory\"")
+	}
+	if def, ok := exported["_initialize"]; ok && (len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0) {
+		return fail("_initialize has signature %v -> %v, want () -> ()", def.ParamTypes(), def.ResultTypes())
+	}
+	if def := exported["proxy_on_memory_allocate"]; !sameTypes(def.ParamTypes(), []api.ValueType{api.ValueTypeI32}) || !sameTypes(def.ResultTypes(), []api.ValueType{api.ValueTypeI32}) {
+		return fail("proxy_on_memory_allocate has signature %v -> %v, want (i32) -> i32", def.ParamTypes(), def.ResultTypes())
+	}
+	return m, nil
+}
+
+func sameTypes(a, b []api.ValueType) bool { return bytes.Equal(a, b) }
+
+func quoteList(names []string) string {
+	if len(names) > 8 {
+		return strings.Join(names[:8], ", ") + fmt.Sprintf(" and %d more", len(names)-8)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Digest is the hex SHA-256 of the module's bytes.
+func (m *Module) Digest() string { return m.digest }
+
+// ABIVersion is the version from the module's proxy_abi_version_* export, e.g. "0_2_1".
+func (m *Module) ABIVersion() string { return m.abiVersion }
+
+// Imports lists the module's imported functions as "module.name", in import order.
+func (m *Module) Imports() []string { return append([]string(nil), m.imports...) }
+
+// Exports lists the module's exported functions, sorted.
+func (m *Module) Exports() []string { return append([]string(nil), m.exports...) }
+
+// Close releases the compiled code. VMs already running keep their own reference.
+func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx) }

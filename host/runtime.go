@@ -1,0 +1,186 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// WASIProfile selects which wasi_snapshot_preview1 functions the host offers, and how they
+// behave.
+type WASIProfile string
+
+const (
+	// WASIEnvoy133 offers exactly the WASI functions of proxy-wasm-cpp-host at its commit of
+	// 2024-12-19 (Envoy 1.33), with its behaviour: stdout and stderr go to the log, no files,
+	// poll_oneoff and fd_fdstat_set_flags answer ENOSYS. It is the default.
+	WASIEnvoy133 WASIProfile = "envoy-1.33"
+	// WASICurrent implements the same functions fully (wazero's wasi_snapshot_preview1), as
+	// proxy-wasm-cpp-host does from April 2026.
+	WASICurrent WASIProfile = "current"
+)
+
+// LogLevel is a proxy-wasm log level.
+type LogLevel uint32
+
+// Log levels of ABI 0.2.1.
+const (
+	LogTrace LogLevel = iota
+	LogDebug
+	LogInfo
+	LogWarn
+	LogError
+	LogCritical
+)
+
+var logLevelNames = [...]string{"trace", "debug", "info", "warn", "error", "critical"}
+
+func (l LogLevel) String() string {
+	if int(l) < len(logLevelNames) {
+		return logLevelNames[l]
+	}
+	return fmt.Sprintf("level(%d)", uint32(l))
+}
+
+// Options configure a Runtime. The zero value is usable: strict WASI profile, real clocks,
+// log level info, no clusters.
+type Options struct {
+	// WASI is the WASI profile; empty means WASIEnvoy133.
+	WASI WASIProfile
+	// Clock is the wall and monotonic time source; nil means the system clock.
+	Clock Clock
+	// LogLevel is the level reported by proxy_get_log_level; lines below it are dropped, as
+	// Envoy's logger drops them. The zero value is LogTrace; Envoy's default is LogInfo.
+	LogLevel LogLevel
+	// LogSink, if set, receives every log line (proxy_log, stdout, stderr) as it is captured.
+	// It is called with the VM's lock held: it must not call back into the VM.
+	LogSink func(LogEntry)
+	// LogWriter, if set, receives every log line formatted as
+	// "<plugin> <vm_id>#<worker> <level> <source>: <message>\n".
+	LogWriter io.Writer
+	// LogCapacity bounds the lines each VM keeps for VM.Logs (oldest dropped); 0 means 1000.
+	LogCapacity int
+	// Clusters maps the cluster names that proxy_http_call accepts to base URLs
+	// ("http://127.0.0.1:8081"); the request's :path is appended to the base URL.
+	Clusters map[string]string
+	// HTTPClient performs proxy_http_call requests; nil means a default client.
+	HTTPClient *http.Client
+	// CompilationCache is shared by runtimes that pass the same cache (tests pass one for the
+	// whole binary); nil means a cache private to this runtime.
+	CompilationCache wazero.CompilationCache
+	// Interpreter selects wazero's interpreter instead of its compiler (for comparison only).
+	Interpreter bool
+}
+
+// Runtime owns the wazero runtime, the host modules and the process-wide shared data. Safe
+// for concurrent use.
+type Runtime struct {
+	opts    Options
+	clock   Clock
+	wz      wazero.Runtime
+	shared  *sharedData
+	envMod  api.Module
+	wasiMod api.Module
+	client  *http.Client
+
+	mu      sync.Mutex
+	closed  bool
+	plugins map[*Plugin]struct{}
+	metrics map[string]*metricStore // by plugin name: Envoy keeps stats per plugin scope
+}
+
+// NewRuntime builds a runtime and instantiates its host modules.
+func NewRuntime(ctx context.Context, opts Options) (*Runtime, error) {
+	if opts.WASI == "" {
+		opts.WASI = WASIEnvoy133
+	}
+	if opts.WASI != WASIEnvoy133 && opts.WASI != WASICurrent {
+		return nil, fmt.Errorf("host: Options.WASI: unknown profile %q (want %q or %q)", opts.WASI, WASIEnvoy133, WASICurrent)
+	}
+	if opts.Clock == nil {
+		opts.Clock = NewSystemClock()
+	}
+	if opts.LogCapacity <= 0 {
+		opts.LogCapacity = 1000
+	}
+	if opts.LogLevel > LogCritical {
+		return nil, fmt.Errorf("host: Options.LogLevel: %d is above critical (5)", opts.LogLevel)
+	}
+	var cfg wazero.RuntimeConfig
+	if opts.Interpreter {
+		cfg = wazero.NewRuntimeConfigInterpreter()
+	} else {
+		cfg = wazero.NewRuntimeConfigCompiler()
+	}
+	cache := opts.CompilationCache
+	if cache == nil {
+		cache = wazero.NewCompilationCache()
+	}
+	cfg = cfg.WithCompilationCache(cache).WithCloseOnContextDone(false)
+	r := &Runtime{
+		opts:    opts,
+		clock:   opts.Clock,
+		wz:      wazero.NewRuntimeWithConfig(ctx, cfg),
+		shared:  newSharedData(),
+		plugins: map[*Plugin]struct{}{},
+		metrics: map[string]*metricStore{},
+		client:  opts.HTTPClient,
+	}
+	if r.client == nil {
+		r.client = &http.Client{}
+	}
+	var err error
+	if r.envMod, err = instantiateEnv(ctx, r.wz); err != nil {
+		r.wz.Close(ctx)
+		return nil, fmt.Errorf("host: instantiate env module: %w", err)
+	}
+	if r.wasiMod, err = instantiateWASI(ctx, r.wz, opts.WASI); err != nil {
+		r.wz.Close(ctx)
+		return nil, fmt.Errorf("host: instantiate wasi_snapshot_preview1 (%s): %w", opts.WASI, err)
+	}
+	return r, nil
+}
+
+// Options returns the options the runtime was built with, defaults filled in.
+func (r *Runtime) Options() Options { return r.opts }
+
+// Clock returns the runtime's clock.
+func (r *Runtime) Clock() Clock { return r.clock }
+
+// Close closes every plugin of the runtime and the wazero runtime.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	plugins := make([]*Plugin, 0, len(r.plugins))
+	for p := range r.plugins {
+		plugins = append(plugins, p)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, p := range plugins {
+		errs = append(errs, p.Close(ctx))
+	}
+	errs = append(errs, r.wz.Close(ctx))
+	return errors.Join(errs...)
+}
+
+func (r *Runtime) metricStoreFor(plugin string) *metricStore {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.metrics[plugin]
+	if m == nil {
+		m = newMetricStore()
+		r.metrics[plugin] = m
+	}
+	return m
+}

@@ -1,0 +1,525 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Stream is one HTTP request/response through a VM: an HTTP context of the guest. Its
+// methods call the guest's callbacks in Envoy's order; each takes the VM's lock. A Stream is
+// used by one goroutine at a time, except Wait*, which may run beside a pending HTTP call.
+type Stream struct {
+	vm *VM
+	id uint32
+
+	// Guarded by vm.mu.
+	props         map[string][]byte
+	reqHeaders    *Headers
+	reqTrailers   *Headers
+	respHeaders   *Headers
+	respTrailers  *Headers
+	reqBody       []byte
+	respBody      []byte
+	bufferingReq  bool
+	bufferingResp bool
+	reqPaused     bool
+	respPaused    bool
+	inResponse    bool
+	local         *LocalResponse
+	pendingLocal  *LocalResponse
+	reset         bool
+	closed        bool
+	guestCreated  bool
+	wake          chan struct{}
+}
+
+// LocalResponse is a response the filter made itself with proxy_send_local_response (or the
+// host's FAIL_CLOSED 503). Headers and Body are what the client receives, after the reply
+// went through the filter's own response callbacks, as in Envoy.
+type LocalResponse struct {
+	Status     int
+	Headers    Headers // without ":status"
+	Body       []byte
+	Details    string
+	GrpcStatus int32 // -1: none
+}
+
+// NewStream creates an HTTP context on the VM (proxy_on_context_create(id, rootID)). On a
+// failed VM no guest code runs and the stream already holds the 503 local response; a trap in
+// proxy_on_context_create fails the VM, gives the stream that 503 and returns the error.
+func (v *VM) NewStream() (*Stream, error) {
+	v.streamRefs.Add(1)
+	return v.newStream()
+}
+
+// newStream creates a stream whose streamRefs count was already taken.
+func (v *VM) newStream() (*Stream, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s := &Stream{vm: v, wake: make(chan struct{}, 1), props: map[string][]byte{}}
+	s.props["request\x00time"] = int64Bytes(v.rt.clock.Now().UnixNano())
+	if err := v.usableLocked(); err != nil {
+		s.failClosed()
+		return s, nil
+	}
+	s.id = v.nextID
+	v.nextID++
+	v.streams[s.id] = s
+	if _, err := v.call(v.fns.contextCreate, "proxy_on_context_create", s.id, uint64(s.id), rootContextID); err != nil {
+		s.failClosed()
+		return s, err
+	}
+	s.guestCreated = true
+	return s, nil
+}
+
+// ID is the stream's context id.
+func (s *Stream) ID() uint32 { return s.id }
+
+// failClosed gives the stream Envoy's FAIL_CLOSED answer for a failed VM.
+func (s *Stream) failClosed() {
+	if s.local == nil {
+		s.local = &LocalResponse{Status: 503, Headers: Headers{}, Body: []byte{}, Details: "wasm_fail_stream", GrpcStatus: -1}
+	}
+	s.signal()
+}
+
+func (s *Stream) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// callback runs one HTTP callback. After a local response (now or earlier) it returns
+// ActionPause, whatever the guest returned: Envoy stops the filter chain (stopNextIteration).
+func (s *Stream) callback(fn api.Function, name string, args ...uint64) (Action, error) {
+	v := s.vm
+	if s.closed {
+		return ActionPause, fmt.Errorf("host: %s: %s on closed stream %d", v.label, name, s.id)
+	}
+	if s.local != nil || s.reset {
+		return ActionPause, nil
+	}
+	if err := v.usableLocked(); err != nil {
+		s.failClosed()
+		return ActionPause, nil
+	}
+	res, err := v.call(fn, name, s.id, append([]uint64{uint64(s.id)}, args...)...)
+	if err != nil {
+		s.failClosed()
+		return ActionPause, err
+	}
+	if s.local != nil {
+		return ActionPause, nil
+	}
+	if fn == nil {
+		return ActionContinue, nil
+	}
+	return Action(uint32(res)), nil
+}
+
+func boolArg(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// RequestHeaders delivers the request headers (names are lower-cased; include the pseudo
+// headers :method, :path, :authority and :scheme as Envoy does) to proxy_on_request_headers.
+func (s *Stream) RequestHeaders(h Headers, endOfStream bool) (Action, error) {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	hh := h.lowered()
+	s.reqHeaders = &hh
+	act, err := s.callback(s.vm.fns.requestHeaders, "proxy_on_request_headers", uint64(len(hh)), boolArg(endOfStream))
+	s.reqPaused = act == ActionPause && s.local == nil
+	return act, err
+}
+
+// RequestBody delivers a chunk of the request body to proxy_on_request_body. While the filter
+// keeps pausing, chunks accumulate and the guest sees the whole buffered body, as with
+// Envoy's StopIterationAndBuffer.
+func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Action, error) {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	if s.bufferingReq {
+		s.reqBody = append(s.reqBody, chunk...)
+	} else {
+		s.reqBody = append([]byte{}, chunk...)
+	}
+	act, err := s.callback(s.vm.fns.requestBody, "proxy_on_request_body", uint64(len(s.reqBody)), boolArg(endOfStream))
+	s.bufferingReq = act == ActionPause && !endOfStream
+	s.reqPaused = act == ActionPause && s.local == nil
+	return act, err
+}
+
+// RequestTrailers delivers the request trailers to proxy_on_request_trailers.
+func (s *Stream) RequestTrailers(t Headers) (Action, error) {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	tt := t.lowered()
+	s.reqTrailers = &tt
+	act, err := s.callback(s.vm.fns.requestTrailers, "proxy_on_request_trailers", uint64(len(tt)))
+	s.reqPaused = act == ActionPause && s.local == nil
+	return act, err
+}
+
+// ResponseHeaders delivers the upstream's response headers (with ":status") to
+// proxy_on_response_headers.
+func (s *Stream) ResponseHeaders(h Headers, endOfStream bool) (Action, error) {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	hh := h.lowered()
+	s.respHeaders = &hh
+	s.inResponse = true
+	act, err := s.callback(s.vm.fns.responseHeaders, "proxy_on_response_headers", uint64(len(hh)), boolArg(endOfStream))
+	s.respPaused = act == ActionPause && s.local == nil
+	return act, err
+}
+
+// ResponseBody delivers a chunk of the response body to proxy_on_response_body (buffered
+// like RequestBody while the filter pauses).
+func (s *Stream) ResponseBody(chunk []byte, endOfStream bool) (Action, error) {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	if s.bufferingResp {
+		s.respBody = append(s.respBody, chunk...)
+	} else {
+		s.respBody = append([]byte{}, chunk...)
+	}
+	s.inResponse = true
+	act, err := s.callback(s.vm.fns.responseBody, "proxy_on_response_body", uint64(len(s.respBody)), boolArg(endOfStream))
+	s.bufferingResp = act == ActionPause && !endOfStream
+	s.respPaused = act == ActionPause && s.local == nil
+	return act, err
+}
+
+// ResponseTrailers delivers the response trailers to proxy_on_response_trailers.
+func (s *Stream) ResponseTrailers(t Headers) (Action, error) {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	tt := t.lowered()
+	s.respTrailers = &tt
+	s.inResponse = true
+	act, err := s.callback(s.vm.fns.responseTrailers, "proxy_on_response_trailers", uint64(len(tt)))
+	s.respPaused = act == ActionPause && s.local == nil
+	return act, err
+}
+
+// WaitRequest blocks while the request is paused: until the filter continues it
+// (proxy_continue_stream), answers it locally, the VM fails, or ctx ends.
+func (s *Stream) WaitRequest(ctx context.Context) error { return s.wait(ctx, &s.reqPaused) }
+
+// WaitResponse is WaitRequest for the response.
+func (s *Stream) WaitResponse(ctx context.Context) error { return s.wait(ctx, &s.respPaused) }
+
+func (s *Stream) wait(ctx context.Context, paused *bool) error {
+	for {
+		s.vm.mu.Lock()
+		done := !*paused || s.local != nil || s.reset
+		s.vm.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return fmt.Errorf("host: %s: stream %d still paused by the filter: %w", s.vm.label, s.id, ctx.Err())
+		}
+	}
+}
+
+// LocalResponse returns the filter's own response, or nil while it has not made one.
+func (s *Stream) LocalResponse() *LocalResponse {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	if s.local == nil {
+		return nil
+	}
+	l := *s.local
+	l.Headers = l.Headers.Clone()
+	l.Body = append([]byte(nil), l.Body...)
+	return &l
+}
+
+// Reset reports whether the filter reset the stream with proxy_close_stream.
+func (s *Stream) Reset() bool {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	return s.reset
+}
+
+// Headers returns a copy of a header map as the filter left it (nil if the stream never had
+// it): e.g. MapRequestHeaders is what the upstream would receive.
+func (s *Stream) Headers(t MapType) Headers {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	var h *Headers
+	switch t {
+	case MapRequestHeaders:
+		h = s.reqHeaders
+	case MapRequestTrailers:
+		h = s.reqTrailers
+	case MapResponseHeaders:
+		h = s.respHeaders
+	case MapResponseTrailers:
+		h = s.respTrailers
+	}
+	if h == nil {
+		return nil
+	}
+	return h.Clone()
+}
+
+// Body returns a copy of the request (BufferHTTPRequestBody) or response body as the filter
+// left it.
+func (s *Stream) Body(t BufferType) []byte {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	switch t {
+	case BufferHTTPRequestBody:
+		return append([]byte(nil), s.reqBody...)
+	case BufferHTTPResponseBody:
+		return append([]byte(nil), s.respBody...)
+	}
+	return nil
+}
+
+// Close ends the stream as Envoy does after the access log: proxy_on_log, proxy_on_done,
+// proxy_on_delete. On a failed VM no guest code runs. Closing twice is a no-op.
+//
+// Deviation: when proxy_on_done returns false, Envoy waits for proxy_done before deleting the
+// context; this host deletes it at once.
+func (s *Stream) Close() error {
+	v := s.vm
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	defer v.streamRefs.Done()
+	defer delete(v.streams, s.id)
+	if !s.guestCreated || v.usableLocked() != nil {
+		return nil
+	}
+	for _, c := range []struct {
+		fn   api.Function
+		name string
+	}{{v.fns.log, "proxy_on_log"}, {v.fns.done, "proxy_on_done"}, {v.fns.delete, "proxy_on_delete"}} {
+		if _, err := v.call(c.fn, c.name, s.id, uint64(s.id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendLocal runs after the VM call that asked for a local response returns (Envoy defers it
+// the same way): the reply is built as Envoy's sendLocalReply builds it and, when it is sent
+// while the request is being decoded, passes through the filter's own response callbacks
+// before it is final.
+func (s *Stream) sendLocal(l *LocalResponse) {
+	v := s.vm
+	h := Headers{{":status", strconv.Itoa(l.Status)}}
+	h = append(h, l.Headers.lowered()...)
+	if len(l.Body) > 0 {
+		h = append(h, [2]string{"content-length", strconv.Itoa(len(l.Body))})
+		if _, ok := h.Get("content-type"); !ok {
+			h = append(h, [2]string{"content-type", "text/plain"})
+		}
+	}
+	s.respHeaders = &h
+	s.respBody = append([]byte{}, l.Body...)
+	if !s.inResponse && v.failed == nil {
+		s.inResponse = true
+		eos := len(l.Body) == 0
+		if _, err := v.call(v.fns.responseHeaders, "proxy_on_response_headers", s.id, uint64(s.id), uint64(len(h)), boolArg(eos)); err == nil && !eos {
+			v.call(v.fns.responseBody, "proxy_on_response_body", s.id, uint64(s.id), uint64(len(s.respBody)), 1)
+		}
+	}
+	if v.failed != nil {
+		s.failClosed()
+		return
+	}
+	final := *l
+	final.Headers = nil
+	for _, p := range *s.respHeaders {
+		if p[0] == ":status" {
+			if n, err := strconv.Atoi(p[1]); err == nil {
+				final.Status = n
+			}
+			continue
+		}
+		final.Headers = append(final.Headers, p)
+	}
+	if final.Headers == nil {
+		final.Headers = Headers{}
+	}
+	final.Body = append([]byte{}, s.respBody...)
+	s.local = &final
+	s.signal()
+}
+
+// Request is what a client sends, for Do.
+type Request struct {
+	// Headers must hold :method, :path and :authority (and usually :scheme), as Envoy hands
+	// them to filters.
+	Headers  Headers
+	Body     []byte
+	Trailers Headers
+	// Properties are set on the stream before the first callback (see Stream.SetProperty).
+	Properties map[string][]byte
+}
+
+// Response is what the client receives from Do.
+type Response struct {
+	Status   int
+	Headers  Headers // without ":status"
+	Body     []byte
+	Trailers Headers
+	// Local is the filter's own response when it answered (or the VM failed); nil when the
+	// upstream's response went through.
+	Local *LocalResponse
+}
+
+// Upstream answers a request the filter let through; it receives the request as the filter
+// left it. Its Response.Headers need not hold ":status": Status is used.
+type Upstream func(ctx context.Context, req *Request) (*Response, error)
+
+// ErrStreamReset is returned by Do when the filter reset the stream (proxy_close_stream).
+var ErrStreamReset = errors.New("host: stream reset by the filter")
+
+// Do runs one whole request through the VM: context create, request headers, body and
+// trailers (waiting while the filter pauses), the upstream unless the filter answered, the
+// response callbacks, then log, done and delete. It returns what the client would receive;
+// after a trap it returns the 503 the client receives together with the error.
+func (v *VM) Do(ctx context.Context, req *Request, upstream Upstream) (*Response, error) {
+	s, err := v.NewStream()
+	return s.do(ctx, req, upstream, err)
+}
+
+func (s *Stream) do(ctx context.Context, req *Request, upstream Upstream, err error) (*Response, error) {
+	v := s.vm
+	defer s.Close()
+	if err != nil {
+		return s.localResponse(), err
+	}
+	for path, value := range req.Properties {
+		s.SetProperty(path, value)
+	}
+	if resp, err, done := s.doRequest(ctx, req); done {
+		return resp, err
+	}
+	up := &Request{Headers: s.Headers(MapRequestHeaders), Body: s.Body(BufferHTTPRequestBody), Trailers: s.Headers(MapRequestTrailers)}
+	if len(req.Body) == 0 {
+		up.Body = nil
+	}
+	uresp, err := upstream(ctx, up)
+	if err != nil {
+		return nil, fmt.Errorf("host: %s: upstream: %w", v.label, err)
+	}
+	if resp, err, done := s.doResponse(ctx, uresp); done {
+		return resp, err
+	}
+	h := s.Headers(MapResponseHeaders)
+	out := &Response{Status: uresp.Status, Body: s.Body(BufferHTTPResponseBody), Trailers: s.Headers(MapResponseTrailers)}
+	for _, p := range h {
+		if p[0] == ":status" {
+			if n, err := strconv.Atoi(p[1]); err == nil {
+				out.Status = n
+			}
+			continue
+		}
+		out.Headers = append(out.Headers, p)
+	}
+	if len(uresp.Body) == 0 && len(out.Body) == 0 {
+		out.Body = nil
+	}
+	if err := s.Close(); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func (s *Stream) localResponse() *Response {
+	l := s.LocalResponse()
+	if l == nil {
+		return nil
+	}
+	return &Response{Status: l.Status, Headers: l.Headers, Body: l.Body, Local: l}
+}
+
+// step runs one callback and waits while it pauses; done reports that the stream ended (a
+// local response, a reset, or an error).
+func (s *Stream) step(ctx context.Context, act Action, err error, wait func(context.Context) error) (*Response, error, bool) {
+	if err != nil {
+		return s.localResponse(), err, true
+	}
+	if act == ActionPause {
+		if err := wait(ctx); err != nil {
+			return nil, err, true
+		}
+	}
+	if s.Reset() {
+		return nil, ErrStreamReset, true
+	}
+	if r := s.localResponse(); r != nil {
+		return r, nil, true
+	}
+	return nil, nil, false
+}
+
+func (s *Stream) doRequest(ctx context.Context, req *Request) (*Response, error, bool) {
+	hasBody, hasTrailers := len(req.Body) > 0, len(req.Trailers) > 0
+	act, err := s.RequestHeaders(req.Headers, !hasBody && !hasTrailers)
+	if r, err, done := s.step(ctx, act, err, s.WaitRequest); done {
+		return r, err, true
+	}
+	if hasBody {
+		act, err = s.RequestBody(req.Body, !hasTrailers)
+		if r, err, done := s.step(ctx, act, err, s.WaitRequest); done {
+			return r, err, true
+		}
+	}
+	if hasTrailers {
+		act, err = s.RequestTrailers(req.Trailers)
+		if r, err, done := s.step(ctx, act, err, s.WaitRequest); done {
+			return r, err, true
+		}
+	}
+	return nil, nil, false
+}
+
+func (s *Stream) doResponse(ctx context.Context, resp *Response) (*Response, error, bool) {
+	h := Headers{{":status", strconv.Itoa(resp.Status)}}
+	for _, p := range resp.Headers {
+		if !strings.EqualFold(p[0], ":status") {
+			h = append(h, p)
+		}
+	}
+	hasBody, hasTrailers := len(resp.Body) > 0, len(resp.Trailers) > 0
+	act, err := s.ResponseHeaders(h, !hasBody && !hasTrailers)
+	if r, err, done := s.step(ctx, act, err, s.WaitResponse); done {
+		return r, err, true
+	}
+	if hasBody {
+		act, err = s.ResponseBody(resp.Body, !hasTrailers)
+		if r, err, done := s.step(ctx, act, err, s.WaitResponse); done {
+			return r, err, true
+		}
+	}
+	if hasTrailers {
+		act, err = s.ResponseTrailers(resp.Trailers)
+		if r, err, done := s.step(ctx, act, err, s.WaitResponse); done {
+			return r, err, true
+		}
+	}
+	return nil, nil, false
+}

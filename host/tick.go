@@ -1,0 +1,52 @@
+package host
+
+import (
+	"context"
+	"time"
+)
+
+var tickFuncs = []hostFunc{
+	// proxy_set_tick_period_milliseconds(period_ms) -> status
+	//
+	// Sets the period of proxy_on_tick for the VM's root context (Envoy uses the root context
+	// whatever context calls); 0 stops the ticks. This host fires no timer: whoever drives
+	// the VM calls VM.Tick (tests) or Plugin.Tick on a timer (the gateway). Always OK.
+	{name: "proxy_set_tick_period_milliseconds", params: i32s(1), results: statusResult, fn: func(v *VM, s []uint64) {
+		v.tickPeriod = time.Duration(uint32(s[0])) * time.Millisecond
+		s[0] = uint64(StatusOK)
+	}},
+	// proxy_get_current_time_nanoseconds(time_ptr) -> status
+	//
+	// Stores the Runtime's wall clock as u64 nanoseconds since the Unix epoch at time_ptr.
+	//   - INVALID_MEMORY_ACCESS: time_ptr is out of range.
+	{name: "proxy_get_current_time_nanoseconds", params: i32s(1), results: statusResult, fn: func(v *VM, s []uint64) {
+		if !v.writeU64(uint32(s[0]), uint64(v.rt.clock.Now().UnixNano())) {
+			s[0] = uint64(StatusInvalidMemoryAccess)
+			return
+		}
+		s[0] = uint64(StatusOK)
+	}},
+}
+
+// TickPeriod is the period the guest asked for with proxy_set_tick_period_milliseconds; 0
+// means no ticks.
+func (v *VM) TickPeriod() time.Duration {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.tickPeriod
+}
+
+// Tick calls proxy_on_tick on the root context if the guest set a tick period, and reports
+// whether it did. A trap fails the VM and is returned.
+func (v *VM) Tick(ctx context.Context) (bool, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.usableLocked(); err != nil {
+		return false, err
+	}
+	if v.tickPeriod == 0 {
+		return false, nil
+	}
+	_, err := v.call(v.fns.tick, "proxy_on_tick", rootContextID, rootContextID)
+	return err == nil, err
+}

@@ -1,0 +1,313 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// rootContextID is the id of the VM's one root (plugin) context. Like proxy-wasm-cpp-host,
+// ids come from one counter per VM; the root context takes the first, streams the next ones.
+const rootContextID = 1
+
+// VM is one instance of a module: one Envoy worker's copy of the plugin, with its root context
+// and its streams. Every call into the guest holds the VM's mutex, so a VM is safe for
+// concurrent use and never runs two callbacks at once.
+type VM struct {
+	rt     *Runtime
+	plugin *Plugin
+	module *Module
+	worker int
+	label  string // "<plugin> <vm_id>#<worker>" for logs and errors
+	ctx    context.Context
+	mod    api.Module
+	mem    api.Memory
+	fns    guestFuncs
+
+	allocStack [1]uint64
+	callStack  [8]uint64
+
+	// mu serialises guest calls; the fields below it are guarded by it.
+	mu           sync.Mutex
+	nextID       uint32
+	streams      map[uint32]*Stream
+	current      uint32 // context id of the running callback
+	effective    uint32 // set by proxy_set_effective_context for the rest of the callback
+	failed       error
+	closed       bool
+	vmConfig     []byte
+	pluginConfig []byte
+	tickPeriod   time.Duration
+	output       bytes.Buffer // guest output of the current top-level call, for errors
+	afterCall    []func()     // work Envoy defers until the VM call returns
+	callDepth    int
+	http         httpCalls
+	callResp     *httpCallResponse // set while proxy_on_http_call_response runs
+	metricIDs    vmMetrics
+	rootProps    map[string][]byte
+
+	logMu sync.Mutex
+	logs  []LogEntry // ring of the last Options.LogCapacity entries
+	logAt int
+
+	wasiCounts [wasiFuncCount]atomic.Uint64
+	streamRefs sync.WaitGroup // open streams, so a swapped-out VM closes after the last
+}
+
+type guestFuncs struct {
+	initialize, alloc, contextCreate, vmStart, configure, tick, done, log, delete,
+	requestHeaders, requestBody, requestTrailers, responseHeaders, responseBody,
+	responseTrailers, httpCallResponse api.Function
+}
+
+// vmSpec is what a VM needs to start.
+type vmSpec struct {
+	plugin       *Plugin
+	module       *Module
+	worker       int
+	vmConfig     []byte
+	pluginConfig []byte
+}
+
+func (r *Runtime) startVM(ctx context.Context, s vmSpec) (*VM, error) {
+	p := s.plugin
+	v := &VM{
+		rt:      r,
+		plugin:  p,
+		module:  s.module,
+		worker:  s.worker,
+		label:   fmt.Sprintf("%s %s#%d", p.cfg.Name, p.cfg.VMID, s.worker),
+		nextID:  rootContextID + 1,
+		streams: map[uint32]*Stream{},
+	}
+	v.ctx = context.WithValue(context.Background(), vmKey{}, v)
+	v.metricIDs.init()
+	clock := r.clock
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithWalltime(func() (int64, int32) {
+			t := clock.Now()
+			return t.Unix(), int32(t.Nanosecond())
+		}, sys.ClockResolution(1)).
+		WithNanotime(clock.Nanotime, sys.ClockResolution(1)).
+		WithRandSource(rand.Reader).
+		WithStdout(&vmWriter{v: v, source: SourceStdout}).
+		WithStderr(&vmWriter{v: v, source: SourceStderr})
+	if r.opts.WASI == WASICurrent {
+		mc = mc.WithSysNanosleep().WithOsyield(func() {})
+	}
+	for _, kv := range p.cfg.Env {
+		mc = mc.WithEnv(kv[0], kv[1])
+	}
+	// The shared-data store of the vm_id lives as long as one VM of it does.
+	r.shared.acquire(p.cfg.VMID)
+	mod, err := r.wz.InstantiateModule(v.ctx, s.module.compiled, mc)
+	if err != nil {
+		r.shared.release(p.cfg.VMID)
+		return nil, fmt.Errorf("host: %s: instantiate: %w", v.label, err)
+	}
+	v.mod = mod
+	v.mem = mod.Memory()
+	f := func(name string) api.Function { return mod.ExportedFunction(name) }
+	v.fns = guestFuncs{
+		initialize: f("_initialize"), alloc: f("proxy_on_memory_allocate"),
+		contextCreate: f("proxy_on_context_create"), vmStart: f("proxy_on_vm_start"),
+		configure: f("proxy_on_configure"), tick: f("proxy_on_tick"), done: f("proxy_on_done"),
+		log: f("proxy_on_log"), delete: f("proxy_on_delete"),
+		requestHeaders: f("proxy_on_request_headers"), requestBody: f("proxy_on_request_body"),
+		requestTrailers: f("proxy_on_request_trailers"), responseHeaders: f("proxy_on_response_headers"),
+		responseBody: f("proxy_on_response_body"), responseTrailers: f("proxy_on_response_trailers"),
+		httpCallResponse: f("proxy_on_http_call_response"),
+	}
+	if err := v.boot(s.vmConfig, s.pluginConfig); err != nil {
+		v.closeLocked(ctx)
+		return nil, err
+	}
+	return v, nil
+}
+
+// boot runs Envoy's start sequence: _initialize, the root context, vm start, configure.
+func (v *VM) boot(vmConfig, pluginConfig []byte) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.fns.initialize != nil {
+		if _, err := v.call(v.fns.initialize, "_initialize", 0); err != nil {
+			return err
+		}
+	}
+	if _, err := v.call(v.fns.contextCreate, "proxy_on_context_create", rootContextID, rootContextID, 0); err != nil {
+		return err
+	}
+	v.vmConfig = vmConfig
+	ok, err := v.call(v.fns.vmStart, "proxy_on_vm_start", rootContextID, rootContextID, uint64(len(vmConfig)))
+	if err != nil {
+		return err
+	}
+	if v.fns.vmStart != nil && uint32(ok) == 0 {
+		return fmt.Errorf("host: %s: proxy_on_vm_start returned false: the VM failed to start%s", v.label, v.outputSuffix())
+	}
+	return v.configureLocked(pluginConfig)
+}
+
+// Configure calls proxy_on_configure with a new plugin configuration on the running VM, as
+// Envoy does on a configuration update. When the guest returns false the configuration is
+// rejected: the error says so with the guest's output, and the previous configuration stays
+// the one proxy_get_buffer_bytes(PluginConfiguration) returns.
+func (v *VM) Configure(ctx context.Context, pluginConfig []byte) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.usableLocked(); err != nil {
+		return err
+	}
+	return v.configureLocked(pluginConfig)
+}
+
+func (v *VM) configureLocked(pluginConfig []byte) error {
+	previous := v.pluginConfig
+	v.pluginConfig = pluginConfig
+	ok, err := v.call(v.fns.configure, "proxy_on_configure", rootContextID, rootContextID, uint64(len(pluginConfig)))
+	if err != nil {
+		return err
+	}
+	if v.fns.configure != nil && uint32(ok) == 0 {
+		v.pluginConfig = previous
+		return fmt.Errorf("host: %s: proxy_on_configure returned false: the plugin configuration was rejected%s", v.label, v.outputSuffix())
+	}
+	return nil
+}
+
+func (v *VM) outputSuffix() string {
+	if v.output.Len() == 0 {
+		return " (the guest logged nothing)"
+	}
+	return "; guest output:\n" + v.output.String()
+}
+
+// call invokes a guest export with the VM's lock held. ctxID is the context the callback runs
+// for (0 for _initialize); a missing export is a no-op returning 0, as in cpp-host. A trap
+// fails the VM (FAIL_CLOSED) and is returned with the guest's output.
+func (v *VM) call(fn api.Function, name string, ctxID uint32, args ...uint64) (uint64, error) {
+	if fn == nil {
+		return 0, nil
+	}
+	if v.failed != nil {
+		return 0, v.failed
+	}
+	outer := v.callDepth == 0
+	if outer {
+		v.output.Reset()
+	}
+	savedCurrent, savedEffective := v.current, v.effective
+	v.current, v.effective = ctxID, 0
+	v.callDepth++
+	stack := v.callStack[:]
+	copy(stack, args)
+	err := fn.CallWithStack(v.ctx, stack)
+	v.callDepth--
+	v.current, v.effective = savedCurrent, savedEffective
+	if err != nil {
+		v.failed = fmt.Errorf("host: %s: %s trapped, VM failed: %w%s", v.label, name, err, v.outputSuffix())
+		v.afterCall = nil
+		return 0, v.failed
+	}
+	res := stack[0]
+	if outer {
+		for len(v.afterCall) > 0 && v.failed == nil {
+			f := v.afterCall[0]
+			v.afterCall = v.afterCall[1:]
+			f()
+		}
+	}
+	return res, nil
+}
+
+func (v *VM) usableLocked() error {
+	if v.closed {
+		return fmt.Errorf("host: %s: VM is closed", v.label)
+	}
+	return v.failed
+}
+
+// Failed returns the error that failed the VM (a trap), or nil while it is healthy.
+func (v *VM) Failed() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.failed
+}
+
+// Worker is the VM's index among its plugin's workers.
+func (v *VM) Worker() int { return v.worker }
+
+// Module is the module the VM runs.
+func (v *VM) Module() *Module { return v.module }
+
+// PluginConfiguration returns the plugin configuration in force (the last one accepted).
+func (v *VM) PluginConfiguration() []byte {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]byte(nil), v.pluginConfig...)
+}
+
+// MemoryPages is the guest's linear memory size in 64 KiB pages.
+func (v *VM) MemoryPages() uint32 { return v.mem.Size() / 65536 }
+
+// Close ends the VM: pending HTTP calls are cancelled, open streams are dropped without
+// callbacks (as Envoy does when it destroys a VM), and when it is the vm_id's last VM its
+// shared data is erased.
+func (v *VM) Close(ctx context.Context) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.closeLocked(ctx)
+}
+
+func (v *VM) closeLocked(ctx context.Context) error {
+	if v.closed {
+		return nil
+	}
+	v.closed = true
+	v.http.cancelAll()
+	err := v.mod.Close(ctx)
+	v.rt.shared.release(v.plugin.cfg.VMID)
+	return err
+}
+
+// context resolution, as cpp-host's ContextOrEffectiveContext: the effective context when
+// one is set and still exists, else the context of the running callback.
+func (v *VM) contextID() uint32 {
+	if v.effective != 0 {
+		if v.effective == rootContextID || v.streams[v.effective] != nil {
+			return v.effective
+		}
+	}
+	return v.current
+}
+
+// stream returns the stream of the resolved context, nil for the root context.
+func (v *VM) stream() *Stream { return v.streams[v.contextID()] }
+
+// vmWriter receives the guest's stdout or stderr (through fd_write) for the current profile;
+// the strict profile's fd_write calls v.writeOutput directly.
+type vmWriter struct {
+	v      *VM
+	source LogSource
+}
+
+func (w *vmWriter) Write(p []byte) (int, error) {
+	w.v.writeOutput(w.source, p)
+	return len(p), nil
+}
+
+var _ io.Writer = (*vmWriter)(nil)
+
+var errClosed = errors.New("host: closed")
