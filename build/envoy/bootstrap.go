@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -118,19 +121,64 @@ type WasmFilter struct {
 	Routes   []string // names of the routes of the listener's route_config
 }
 
-// WasmFilters finds every Wasm HTTP filter in the static listeners of b.
-func WasmFilters(b *bootstrapv3.Bootstrap) ([]WasmFilter, error) {
+// Listeners returns the static listeners of b and, when b reads LDS from a file
+// (dynamic_resources.lds_config.path_config_source), the listeners in that file, its path
+// taken relative to dir, the directory Envoy is started in.
+func Listeners(b *bootstrapv3.Bootstrap, dir string) ([]*listenerv3.Listener, error) {
+	listeners := b.GetStaticResources().GetListeners()
+	p := b.GetDynamicResources().GetLdsConfig().GetPathConfigSource().GetPath()
+	if p == "" {
+		return listeners, nil
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	dr, err := LoadDiscoveryResponse(p)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range dr.GetResources() {
+		var l listenerv3.Listener
+		if !r.MessageIs(&l) {
+			return nil, fmt.Errorf("%s: resources[%d] is a %s, want a Listener", p, i, r.GetTypeUrl())
+		}
+		if err := r.UnmarshalTo(&l); err != nil {
+			return nil, fmt.Errorf("%s: resources[%d]: %w", p, i, err)
+		}
+		listeners = append(listeners, &l)
+	}
+	return listeners, nil
+}
+
+// LoadDiscoveryResponse reads a file Envoy watches for filesystem xDS: a DiscoveryResponse
+// in YAML, checked like a bootstrap (unknown fields, unknown types and rule violations).
+func LoadDiscoveryResponse(path string) (*discoveryv3.DiscoveryResponse, error) {
+	y, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var dr discoveryv3.DiscoveryResponse
+	if err := UnmarshalYAML(y, &dr); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := ValidateDeep(&dr); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &dr, nil
+}
+
+// WasmFilters finds every Wasm HTTP filter of the listeners' HTTP connection managers.
+func WasmFilters(listeners []*listenerv3.Listener) ([]WasmFilter, error) {
 	var found []WasmFilter
-	for _, l := range b.GetStaticResources().GetListeners() {
+	for _, l := range listeners {
 		for _, fc := range l.GetFilterChains() {
 			for _, f := range fc.GetFilters() {
 				var hcm hcmv3.HttpConnectionManager
-				if f.GetTypedConfig().MessageIs(&hcm) {
-					if err := f.GetTypedConfig().UnmarshalTo(&hcm); err != nil {
-						return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
-					}
-				} else {
+				if !f.GetTypedConfig().MessageIs(&hcm) {
 					continue
+				}
+				if err := f.GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+					return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
 				}
 				var routes []string
 				for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {

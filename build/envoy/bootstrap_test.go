@@ -3,6 +3,7 @@ package envoy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,8 +27,8 @@ func bootstrapFiles(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 2 {
-		t.Fatalf("found %q, want envoy.yaml and envoy-remote.yaml at least", files)
+	if len(files) < 3 {
+		t.Fatalf("found %q, want envoy.yaml, envoy-remote.yaml and envoy-lds.yaml", files)
 	}
 	return files
 }
@@ -56,7 +57,11 @@ func TestBootstraps(t *testing.T) {
 			if err := ValidateDeep(b); err != nil {
 				t.Fatalf("Envoy's validation rules: %v", err)
 			}
-			filters, err := WasmFilters(b)
+			listeners, err := Listeners(b, root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			filters, err := WasmFilters(listeners)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,12 +167,19 @@ func TestMakefileAgrees(t *testing.T) {
 
 func TestEmbeddedConfigIsCurrent(t *testing.T) {
 	cfg := pluginJSON(t)
-	for _, f := range bootstrapFiles(t) {
+	lds, err := filepath.Glob("lds/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(bootstrapFiles(t), lds...) {
 		doc, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out, err := Embed(doc, cfg)
+		if errors.Is(err, ErrNoBlock) && f == "envoy-lds.yaml" {
+			continue // its listener, with the configuration, is in lds/
+		}
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}

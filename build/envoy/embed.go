@@ -3,6 +3,7 @@ package envoy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -22,6 +23,9 @@ var (
 	beginRE = regexp.MustCompile(`^( *)# BEGIN plugin\.json as ([A-Za-z_][A-Za-z0-9_]*) (string|object)\s*$`)
 	endRE   = regexp.MustCompile(`^ *# END plugin\.json\s*$`)
 )
+
+// ErrNoBlock is Embed's error for a document without a marked block.
+var ErrNoBlock = errors.New("no # BEGIN plugin.json as KEY string|object block")
 
 // Embed returns doc with every marked block replaced by pluginJSON. It fails, naming the
 // line, on a BEGIN without END, an END without BEGIN, or no block at all; and when
@@ -86,7 +90,7 @@ func Embed(doc, pluginJSON []byte) ([]byte, error) {
 		blocks++
 	}
 	if blocks == 0 {
-		return nil, fmt.Errorf("no # BEGIN plugin.json as KEY string|object block")
+		return nil, ErrNoBlock
 	}
 	return []byte(out.String()), nil
 }

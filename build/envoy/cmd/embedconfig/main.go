@@ -1,13 +1,14 @@
 // Command embedconfig writes plugin.json into the marked blocks of the Envoy bootstraps and
 // Istio manifests, or with -check reports which of them differ from it (exit status 1).
 //
-//	go run ./build/envoy/cmd/embedconfig                 (rewrite build/envoy/*.yaml build/istio/*.yaml)
+//	go run ./build/envoy/cmd/embedconfig                 (rewrite build/envoy/*.yaml build/envoy/lds/*.yaml build/istio/*.yaml)
 //	go run ./build/envoy/cmd/embedconfig -check
 //	go run ./build/envoy/cmd/embedconfig -plugin my.json out/envoy.yaml
 package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -21,8 +22,9 @@ func main() {
 	check := flag.Bool("check", false, "change nothing; exit 1 if a file differs from what would be written")
 	flag.Parse()
 	files := flag.Args()
-	if len(files) == 0 {
-		for _, g := range []string{"build/envoy/*.yaml", "build/istio/*.yaml"} {
+	named := len(files) > 0
+	if !named {
+		for _, g := range []string{"build/envoy/*.yaml", "build/envoy/lds/*.yaml", "build/istio/*.yaml"} {
 			m, _ := filepath.Glob(g)
 			files = append(files, m...)
 		}
@@ -41,6 +43,9 @@ func main() {
 			fail(2, err.Error())
 		}
 		out, err := envoy.Embed(doc, cfg)
+		if errors.Is(err, envoy.ErrNoBlock) && !named {
+			continue // a default manifest without plugin.json, such as envoy-lds.yaml
+		}
 		if err != nil {
 			fail(1, fmt.Sprintf("%s: %v", f, err))
 		}
