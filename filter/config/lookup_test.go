@@ -2,6 +2,8 @@ package config
 
 import (
 	"crypto/sha256"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/usageplans/usageplans/filter/limit"
@@ -365,4 +367,32 @@ func BenchmarkParsePluginJSON(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkParseManyKeys parses a configuration of 10,000 keys spread over two plans: the
+// cost of one proxy_on_configure at that size.
+func BenchmarkParseManyKeys(b *testing.B) {
+	data := manyKeys(10000)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func manyKeys(n int) []byte {
+	var keys, planKeys strings.Builder
+	for i := range n {
+		if i > 0 {
+			keys.WriteByte(',')
+			planKeys.WriteByte(',')
+		}
+		fmt.Fprintf(&keys, `{"id": "k%d", "value": "GeneratedKeyValue%012d", "name": "customer %d"}`, i, i, i)
+		fmt.Fprintf(&planKeys, `{"usagePlanId": "p%d", "keyId": "k%d"}`, i%2, i)
+	}
+	return []byte(`{"apis": [{"id": "a", "resources": [{"path": "/x", "resourceMethods": {"GET": {"apiKeyRequired": true}}}],
+		"stages": [{"stageName": "s"}]}], "routes": [{"apiId": "a", "stage": "s"}],
+		"usagePlans": [{"id": "p0", "apiStages": [{"apiId": "a", "stage": "s"}]}, {"id": "p1", "apiStages": [{"apiId": "a", "stage": "s"}]}],
+		"apiKeys": [` + keys.String() + `], "usagePlanKeys": [` + planKeys.String() + `]}`)
 }

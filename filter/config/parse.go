@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"math"
 	"strconv"
 	"strings"
@@ -113,42 +114,69 @@ func typeName(v gjson.Result) string {
 	return "an object"
 }
 
+// fields are the members of one object whose names the caller knows.
+type fields struct {
+	known []string
+	vals  [maxFields]gjson.Result
+	has   uint64 // bit i: known[i] is present
+}
+
+// maxFields bounds the known and ignored names of one object kind (see the lists below).
+const maxFields = 24
+
+func (f *fields) get(name string) (gjson.Result, bool) {
+	for i, k := range f.known {
+		if k == name && f.has&(1<<i) != 0 {
+			return f.vals[i], true
+		}
+	}
+	return gjson.Result{}, false
+}
+
 // object checks that v is an object and returns its members. Members named in known are
 // returned; those in ignored (AWS fields we do not use) are accepted; any other member and
 // any repeated member is reported.
-func (p *parser) object(v gjson.Result, path string, known, ignored []string) (map[string]gjson.Result, bool) {
+func (p *parser) object(v gjson.Result, path string, known, ignored []string) (fields, bool) {
+	f := fields{known: known}
 	if !v.IsObject() {
 		if path == "" {
 			p.add(path, "the configuration must be a JSON object, got %s", describe(v))
 		} else {
 			p.add(path, "must be an object, got %s", describe(v))
 		}
-		return nil, false
+		return f, false
 	}
-	out := make(map[string]gjson.Result)
-	seen := make(map[string]bool)
+	var seenIgnored uint64
 	v.ForEach(func(k, val gjson.Result) bool {
 		name := k.Str
-		fp := field(path, name)
-		if seen[name] {
-			p.add(fp, "appears twice")
-			return true
-		}
-		seen[name] = true
-		switch {
-		case contains(known, name):
-			out[name] = val
-		case contains(ignored, name):
-		default:
-			if s := suggest(name, known); s != "" {
-				p.add(fp, "unknown field (did you mean %q?)", s)
-			} else {
-				p.add(fp, "unknown field")
+		if i := indexOf(known, name); i >= 0 {
+			if f.has&(1<<i) != 0 {
+				p.add(field(path, name), "appears twice")
 			}
+			f.has |= 1 << i
+			f.vals[i] = val
+		} else if i := indexOf(ignored, name); i >= 0 {
+			if seenIgnored&(1<<i) != 0 {
+				p.add(field(path, name), "appears twice")
+			}
+			seenIgnored |= 1 << i
+		} else if s := suggest(name, known); s != "" {
+			p.add(field(path, name), "unknown field (did you mean %q?)", s)
+		} else {
+			p.add(field(path, name), "unknown field")
 		}
 		return true
 	})
-	return out, true
+	return f, true
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
 }
 
 // suggest returns the known name closest to a misspelled one (at most 2 edits), or "".
@@ -227,35 +255,39 @@ type element struct {
 	path string
 }
 
-// list accepts an array, or when wrapper is not empty an AWS CLI output object holding the
-// array under wrapper ("items" for get-usage-plans and friends, "item" for get-stages)
-// next to "position".
-func (p *parser) list(v gjson.Result, path, wrapper string) []element {
-	if wrapper != "" && v.IsObject() {
-		f, ok := p.object(v, path, []string{wrapper}, []string{"position"})
-		if !ok {
-			return nil
+// list iterates over an array, or when wrapper is not empty an AWS CLI output object
+// holding the array under wrapper ("items" for get-usage-plans and friends, "item" for
+// get-stages) next to "position". It reports a value of another shape.
+func (p *parser) list(v gjson.Result, path, wrapper string) iter.Seq2[int, element] {
+	return func(yield func(int, element) bool) {
+		if wrapper != "" && v.IsObject() {
+			f, ok := p.object(v, path, []string{wrapper}, []string{"position"})
+			if !ok {
+				return
+			}
+			items, ok := f.get(wrapper)
+			if !ok {
+				p.add(path, "must be an array or an AWS CLI output object with %q", wrapper)
+				return
+			}
+			p.list(items, field(path, wrapper), "")(yield)
+			return
 		}
-		items, ok := f[wrapper]
-		if !ok {
-			p.add(path, "must be an array or an AWS CLI output object with %q", wrapper)
-			return nil
+		if !v.IsArray() {
+			if wrapper == "" {
+				p.add(path, "must be an array, got %s", describe(v))
+			} else {
+				p.add(path, "must be an array or an AWS CLI output object {%q: [...]}, got %s", wrapper, describe(v))
+			}
+			return
 		}
-		return p.list(items, field(path, wrapper), "")
+		i := 0
+		v.ForEach(func(_, e gjson.Result) bool {
+			more := yield(i, element{e, index(path, i)})
+			i++
+			return more
+		})
 	}
-	if !v.IsArray() {
-		if wrapper == "" {
-			p.add(path, "must be an array, got %s", describe(v))
-		} else {
-			p.add(path, "must be an array or an AWS CLI output object {%q: [...]}, got %s", wrapper, describe(v))
-		}
-		return nil
-	}
-	var out []element
-	for i, e := range v.Array() {
-		out = append(out, element{e, index(path, i)})
-	}
-	return out
 }
 
 func (p *parser) str(v gjson.Result, path string) (string, bool) {
@@ -447,47 +479,47 @@ func (p *parser) config(root gjson.Result) *Config {
 	if !ok {
 		return nil
 	}
-	if v, ok := f["apis"]; ok {
+	if v, ok := f.get("apis"); ok {
 		for _, e := range p.list(v, "apis", "") {
 			p.api(e.val, e.path)
 		}
 	}
-	if v, ok := f["routes"]; ok {
+	if v, ok := f.get("routes"); ok {
 		for i, e := range p.list(v, "routes", "") {
 			p.route(e.val, e.path, i)
 		}
 	}
-	if v, ok := f["usagePlans"]; ok {
+	if v, ok := f.get("usagePlans"); ok {
 		for _, e := range p.list(v, "usagePlans", "items") {
 			p.plan(e.val, e.path)
 		}
 	}
-	if v, ok := f["apiKeys"]; ok {
+	if v, ok := f.get("apiKeys"); ok {
 		for _, e := range p.list(v, "apiKeys", "items") {
 			p.key(e.val, e.path)
 		}
 	}
-	if v, ok := f["usagePlanKeys"]; ok {
+	if v, ok := f.get("usagePlanKeys"); ok {
 		p.planKeys(v, "usagePlanKeys")
 	}
-	p.options(f)
+	p.options(&f)
 	return c
 }
 
-func (p *parser) options(f map[string]gjson.Result) {
+func (p *parser) options(f *fields) {
 	c := p.cfg
 	actions := []string{"PASS", "DENY"}
-	if v, ok := f["unmatchedRoute"]; ok {
+	if v, ok := f.get("unmatchedRoute"); ok {
 		if s, ok := p.enum(v, "unmatchedRoute", actions); ok {
 			c.UnmatchedRoute = parseAction(s)
 		}
 	}
-	if v, ok := f["unmatchedResource"]; ok {
+	if v, ok := f.get("unmatchedResource"); ok {
 		if s, ok := p.enum(v, "unmatchedResource", actions); ok {
 			c.UnmatchedResource = parseAction(s)
 		}
 	}
-	if v, ok := f["accountThrottle"]; ok {
+	if v, ok := f.get("accountThrottle"); ok {
 		if v.Type == gjson.False {
 			c.Account = nil
 		} else if v.IsObject() {
@@ -498,7 +530,7 @@ func (p *parser) options(f map[string]gjson.Result) {
 			p.add("accountThrottle", "must be an object {\"rateLimit\", \"burstLimit\"} or false, got %s", describe(v))
 		}
 	}
-	if v, ok := f["apiKeySource"]; ok {
+	if v, ok := f.get("apiKeySource"); ok {
 		if s, ok := p.enum(v, "apiKeySource", keySources); ok && s == "AUTHORIZER" {
 			c.KeySource.Type = FromAuthorizer
 		}
@@ -509,12 +541,12 @@ func (p *parser) options(f map[string]gjson.Result) {
 			p.add(m.path, "is %s but the top-level apiKeySource is %s: one key source serves every API", m.name, top)
 		}
 	}
-	if v, ok := f["apiKeyHeader"]; ok {
+	if v, ok := f.get("apiKeyHeader"); ok {
 		if h, ok := p.headerName(v, "apiKeyHeader", false); ok {
 			c.KeySource.Header = h
 		}
 	}
-	if v, ok := f["apiKeyQueryParameter"]; ok {
+	if v, ok := f.get("apiKeyQueryParameter"); ok {
 		if s, ok := p.str(v, "apiKeyQueryParameter"); ok {
 			if strings.ContainsAny(s, "&=#? ") {
 				p.add("apiKeyQueryParameter", "must be a query parameter name without '&', '=', '#', '?' or spaces, got %s", describe(v))
@@ -522,7 +554,7 @@ func (p *parser) options(f map[string]gjson.Result) {
 			c.KeySource.QueryParameter = s
 		}
 	}
-	a, hasAuthorizer := f["authorizer"]
+	a, hasAuthorizer := f.get("authorizer")
 	switch {
 	case c.KeySource.Type == FromAuthorizer && !hasAuthorizer:
 		p.add("authorizer", "required when apiKeySource is AUTHORIZER: {\"header\": name} or {\"property\": [segments]}")
@@ -530,34 +562,34 @@ func (p *parser) options(f map[string]gjson.Result) {
 		p.add("authorizer", "only used when apiKeySource is AUTHORIZER")
 	case hasAuthorizer:
 		p.authorizer(a, "authorizer")
-		if _, ok := f["apiKeyHeader"]; ok {
+		if _, ok := f.get("apiKeyHeader"); ok {
 			p.add("apiKeyHeader", "not used when apiKeySource is AUTHORIZER (set authorizer.header)")
 		}
-		if _, ok := f["apiKeyQueryParameter"]; ok {
+		if _, ok := f.get("apiKeyQueryParameter"); ok {
 			p.add("apiKeyQueryParameter", "not used when apiKeySource is AUTHORIZER")
 		}
 	}
 	p.flag(f, "stripApiKey", &c.StripAPIKey)
 	p.flag(f, "rateLimitHeaders", &c.RateLimitHeaders)
 	p.flag(f, "shadowMode", &c.ShadowMode)
-	if v, ok := f["identityHeaders"]; ok {
+	if v, ok := f.get("identityHeaders"); ok {
 		if v.Type == gjson.False {
 			c.IdentityHeaders = IdentityHeaders{}
 		} else if g, ok := p.object(v, "identityHeaders", identityFields, nil); ok {
-			if h, ok := g["keyId"]; ok {
+			if h, ok := g.get("keyId"); ok {
 				c.IdentityHeaders.KeyID, _ = p.headerName(h, "identityHeaders.keyId", true)
 			}
-			if h, ok := g["planId"]; ok {
+			if h, ok := g.get("planId"); ok {
 				c.IdentityHeaders.PlanID, _ = p.headerName(h, "identityHeaders.planId", true)
 			}
 		}
 	}
-	if v, ok := f["failurePolicy"]; ok {
+	if v, ok := f.get("failurePolicy"); ok {
 		if s, ok := p.enum(v, "failurePolicy", []string{"CLOSED", "OPEN"}); ok && s == "OPEN" {
 			c.FailurePolicy = FailOpen
 		}
 	}
-	if v, ok := f["namespace"]; ok {
+	if v, ok := f.get("namespace"); ok {
 		if s, ok := p.id(v, "namespace"); ok {
 			if len(s) > maxNamespaceLen {
 				p.add("namespace", "must be at most %d characters, got %d", maxNamespaceLen, len(s))
@@ -565,12 +597,12 @@ func (p *parser) options(f map[string]gjson.Result) {
 			c.Namespace = s
 		}
 	}
-	if v, ok := f["casRetries"]; ok {
+	if v, ok := f.get("casRetries"); ok {
 		if n, ok := p.integer(v, "casRetries", 1, maxCASRetries); ok {
 			c.CASRetries = int(n)
 		}
 	}
-	if v, ok := f["responses"]; ok {
+	if v, ok := f.get("responses"); ok {
 		p.responses(v, "responses")
 	}
 }
@@ -582,8 +614,8 @@ func parseAction(s string) Action {
 	return Pass
 }
 
-func (p *parser) flag(f map[string]gjson.Result, name string, dst *bool) {
-	if v, ok := f[name]; ok {
+func (p *parser) flag(f *fields, name string, dst *bool) {
+	if v, ok := f.get(name); ok {
 		if b, ok := p.boolean(v, name); ok {
 			*dst = b
 		}
@@ -597,8 +629,8 @@ func (p *parser) authorizer(v gjson.Result, path string) {
 	}
 	ks := &p.cfg.KeySource
 	ks.Header = ""
-	h, hasHeader := f["header"]
-	prop, hasProp := f["property"]
+	h, hasHeader := f.get("header")
+	prop, hasProp := f.get("property")
 	if hasHeader == hasProp {
 		p.add(path, "needs exactly one of header or property")
 		return
@@ -660,7 +692,7 @@ func (p *parser) responses(v gjson.Result, path string) {
 			continue
 		}
 		r := &p.cfg.responses[t]
-		if s, ok := f["statusCode"]; ok {
+		if s, ok := f.get("statusCode"); ok {
 			sp := field(m.path, "statusCode")
 			// AWS gateway responses write the status as a string; accept both.
 			n, err := strconv.Atoi(s.Str)
@@ -673,7 +705,7 @@ func (p *parser) responses(v gjson.Result, path string) {
 				p.add(sp, "must be an HTTP status from %d to %d, got %s", minStatus, maxStatus, describe(s))
 			}
 		}
-		if h, ok := f["headers"]; ok {
+		if h, ok := f.get("headers"); ok {
 			hp := field(m.path, "headers")
 			if hs, ok := p.members(h, hp); ok {
 				r.Headers = nil
@@ -695,7 +727,7 @@ func (p *parser) responses(v gjson.Result, path string) {
 				}
 			}
 		}
-		if b, ok := f["body"]; ok {
+		if b, ok := f.get("body"); ok {
 			r.Body, _ = p.str(b, field(m.path, "body"))
 		}
 	}
@@ -706,19 +738,19 @@ func (p *parser) throttle(v gjson.Result, path string) (limit.Throttle, bool) {
 	if !ok {
 		return limit.Throttle{}, false
 	}
-	return p.rateBurst(f, path, "rateLimit", "burstLimit")
+	return p.rateBurst(&f, path, "rateLimit", "burstLimit")
 }
 
-func (p *parser) rateBurst(f map[string]gjson.Result, path, rateName, burstName string) (limit.Throttle, bool) {
+func (p *parser) rateBurst(f *fields, path, rateName, burstName string) (limit.Throttle, bool) {
 	var t limit.Throttle
 	good := true
-	if r, ok := f[rateName]; !ok {
+	if r, ok := f.get(rateName); !ok {
 		p.add(field(path, rateName), "required")
 		good = false
 	} else if t.Rate, ok = p.rate(r, field(path, rateName)); !ok {
 		good = false
 	}
-	if b, ok := f[burstName]; !ok {
+	if b, ok := f.get(burstName); !ok {
 		p.add(field(path, burstName), "required")
 		good = false
 	} else if t.Burst, ok = p.integer(b, field(path, burstName), 0, math.MaxInt64); !ok {
@@ -733,7 +765,7 @@ func (p *parser) api(v gjson.Result, path string) {
 		return
 	}
 	a := &API{root: &node{}}
-	idv, ok := f["id"]
+	idv, ok := f.get("id")
 	if !ok {
 		p.add(field(path, "id"), "required (the AWS apiId usage plans name)")
 		return
@@ -741,13 +773,13 @@ func (p *parser) api(v gjson.Result, path string) {
 	if a.ID, ok = p.id(idv, field(path, "id")); !ok {
 		return
 	}
-	if n, ok := f["name"]; ok {
+	if n, ok := f.get("name"); ok {
 		a.Name = p.name(n, field(path, "name"))
 	}
-	if d, ok := f["description"]; ok {
+	if d, ok := f.get("description"); ok {
 		p.str(d, field(path, "description"))
 	}
-	if ks, ok := f["apiKeySource"]; ok {
+	if ks, ok := f.get("apiKeySource"); ok {
 		if s, ok := p.enum(ks, field(path, "apiKeySource"), keySources); ok {
 			p.apiKeySources = append(p.apiKeySources, member{s, ks, field(path, "apiKeySource")})
 		}
@@ -760,7 +792,7 @@ func (p *parser) api(v gjson.Result, path string) {
 	p.cfg.APIs = append(p.cfg.APIs, a)
 
 	shapes := make(map[string]string)
-	if r, ok := f["resources"]; ok {
+	if r, ok := f.get("resources"); ok {
 		for _, e := range p.list(r, field(path, "resources"), "items") {
 			p.resource(a, e.val, e.path, shapes)
 		}
@@ -768,7 +800,7 @@ func (p *parser) api(v gjson.Result, path string) {
 	if len(a.Methods) == 0 {
 		p.add(field(path, "resources"), "no resource declares a method: list resources with resourceMethods (the items of aws apigateway get-resources --embed methods)")
 	}
-	s, ok := f["stages"]
+	s, ok := f.get("stages")
 	if !ok {
 		p.add(field(path, "stages"), "required: at least one stage")
 		return
@@ -783,7 +815,7 @@ func (p *parser) resource(a *API, v gjson.Result, path string, shapes map[string
 	if !ok {
 		return
 	}
-	pv, ok := f["path"]
+	pv, ok := f.get("path")
 	if !ok {
 		p.add(field(path, "path"), "required")
 		return
@@ -802,7 +834,7 @@ func (p *parser) resource(a *API, v gjson.Result, path string, shapes map[string
 		return
 	}
 	shapes[shape] = path
-	rm, ok := f["resourceMethods"]
+	rm, ok := f.get("resourceMethods")
 	if !ok {
 		return
 	}
@@ -820,7 +852,7 @@ func (p *parser) resource(a *API, v gjson.Result, path string, shapes map[string
 			continue
 		}
 		meth := &Method{API: a, Resource: tmpl, HTTPMethod: m.name, ID: methodID(tmpl, m.name), index: len(a.Methods)}
-		if k, ok := mf["apiKeyRequired"]; ok {
+		if k, ok := mf.get("apiKeyRequired"); ok {
 			meth.APIKeyRequired, _ = p.boolean(k, field(m.path, "apiKeyRequired"))
 		}
 		a.Methods = append(a.Methods, meth)
@@ -943,7 +975,7 @@ func (p *parser) stage(a *API, v gjson.Result, path string) {
 	if !ok {
 		return
 	}
-	nv, ok := f["stageName"]
+	nv, ok := f.get("stageName")
 	if !ok {
 		p.add(field(path, "stageName"), "required")
 		return
@@ -961,19 +993,19 @@ func (p *parser) stage(a *API, v gjson.Result, path string) {
 	a.Stages = append(a.Stages, s)
 
 	perMethod := make([]*limit.Throttle, len(a.Methods))
-	if ms, ok := f["methodSettings"]; ok {
+	if ms, ok := f.get("methodSettings"); ok {
 		members, _ := p.members(ms, field(path, "methodSettings"))
 		for _, m := range members {
 			sf, ok := p.object(m.val, m.path, settingFields, settingIgnored)
 			if !ok {
 				continue
 			}
-			_, hasRate := sf["throttlingRateLimit"]
-			_, hasBurst := sf["throttlingBurstLimit"]
+			_, hasRate := sf.get("throttlingRateLimit")
+			_, hasBurst := sf.get("throttlingBurstLimit")
 			if !hasRate && !hasBurst {
 				continue // settings without throttling (logging, metrics): nothing for us
 			}
-			t, ok := p.rateBurst(sf, m.path, "throttlingRateLimit", "throttlingBurstLimit")
+			t, ok := p.rateBurst(&sf, m.path, "throttlingRateLimit", "throttlingBurstLimit")
 			if m.name == "*/*" {
 				if ok {
 					s.Throttle = &t
@@ -1008,25 +1040,25 @@ func (p *parser) route(v gjson.Result, path string, i int) {
 	}
 	r := &Route{Name: index(defaultRouteNameInfix, i)}
 	good := true
-	if n, ok := f["name"]; ok {
+	if n, ok := f.get("name"); ok {
 		if r.Name, ok = p.str(n, field(path, "name")); !ok {
 			good = false
 		}
 	}
-	if m, ok := f["match"]; ok {
+	if m, ok := f.get("match"); ok {
 		good = p.routeMatch(r, m, field(path, "match")) && good
 	}
-	if b, ok := f["bypass"]; ok {
+	if b, ok := f.get("bypass"); ok {
 		r.Bypass, _ = p.boolean(b, field(path, "bypass"))
 	}
-	if b, ok := f["stripPathPrefix"]; ok {
+	if b, ok := f.get("stripPathPrefix"); ok {
 		r.StripPathPrefix, _ = p.boolean(b, field(path, "stripPathPrefix"))
 		if r.StripPathPrefix && r.PathPrefix == "" {
 			p.add(field(path, "stripPathPrefix"), "needs match.pathPrefix")
 		}
 	}
-	apiV, hasAPI := f["apiId"]
-	stageV, hasStage := f["stage"]
+	apiV, hasAPI := f.get("apiId")
+	stageV, hasStage := f.get("stage")
 	switch {
 	case r.Bypass:
 		if hasAPI || hasStage {
@@ -1056,12 +1088,12 @@ func (p *parser) routeMatch(r *Route, v gjson.Result, path string) bool {
 		return false
 	}
 	good := true
-	if n, ok := f["routeName"]; ok {
+	if n, ok := f.get("routeName"); ok {
 		if r.RouteName, ok = p.str(n, field(path, "routeName")); !ok {
 			good = false
 		}
 	}
-	if h, ok := f["host"]; ok {
+	if h, ok := f.get("host"); ok {
 		hp := field(path, "host")
 		if s, ok := p.str(h, hp); ok {
 			if !validHost(s) {
@@ -1071,7 +1103,7 @@ func (p *parser) routeMatch(r *Route, v gjson.Result, path string) bool {
 			r.Host = strings.ToLower(s)
 		}
 	}
-	if pp, ok := f["pathPrefix"]; ok {
+	if pp, ok := f.get("pathPrefix"); ok {
 		ppp := field(path, "pathPrefix")
 		if s, ok := p.str(pp, ppp); ok {
 			if !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "?# ") {
@@ -1109,7 +1141,7 @@ func (p *parser) plan(v gjson.Result, path string) {
 		return
 	}
 	pl := &Plan{overrides: make(map[*Stage][]*Limit)}
-	idv, ok := f["id"]
+	idv, ok := f.get("id")
 	if !ok {
 		p.add(field(path, "id"), "required")
 		return
@@ -1123,23 +1155,23 @@ func (p *parser) plan(v gjson.Result, path string) {
 	}
 	p.plans[pl.ID] = pl
 	p.cfg.Plans = append(p.cfg.Plans, pl)
-	if n, ok := f["name"]; ok {
+	if n, ok := f.get("name"); ok {
 		pl.Name = p.name(n, field(path, "name"))
 	}
-	if d, ok := f["description"]; ok {
+	if d, ok := f.get("description"); ok {
 		p.str(d, field(path, "description"))
 	}
-	if t, ok := f["throttle"]; ok {
+	if t, ok := f.get("throttle"); ok {
 		if th, ok := p.throttle(t, field(path, "throttle")); ok {
 			pl.Throttle = &th
 			pl.limit = &Limit{Level: LevelPlan, ID: "plan:" + pl.ID, PerKey: true, Throttle: th}
 			pl.keyLimits = append(pl.keyLimits, pl.limit)
 		}
 	}
-	if q, ok := f["quota"]; ok {
+	if q, ok := f.get("quota"); ok {
 		pl.Quota = p.quota(q, field(path, "quota"))
 	}
-	if as, ok := f["apiStages"]; ok {
+	if as, ok := f.get("apiStages"); ok {
 		for _, e := range p.list(as, field(path, "apiStages"), "") {
 			p.apiStage(pl, e.val, e.path)
 		}
@@ -1153,13 +1185,13 @@ func (p *parser) quota(v gjson.Result, path string) *limit.Quota {
 	}
 	q := &limit.Quota{WeekStart: DefaultWeekStart}
 	good := true
-	if l, ok := f["limit"]; !ok {
+	if l, ok := f.get("limit"); !ok {
 		p.add(field(path, "limit"), "required")
 		good = false
 	} else if q.Limit, ok = p.integer(l, field(path, "limit"), 0, math.MaxInt64); !ok {
 		good = false
 	}
-	if o, ok := f["offset"]; ok {
+	if o, ok := f.get("offset"); ok {
 		if q.Offset, ok = p.integer(o, field(path, "offset"), 0, math.MaxInt64); !ok {
 			good = false
 		} else if good && q.Offset > q.Limit {
@@ -1168,7 +1200,7 @@ func (p *parser) quota(v gjson.Result, path string) *limit.Quota {
 		}
 	}
 	period := ""
-	if pv, ok := f["period"]; !ok {
+	if pv, ok := f.get("period"); !ok {
 		p.add(field(path, "period"), "required: DAY, WEEK or MONTH")
 		good = false
 	} else if period, ok = p.enum(pv, field(path, "period"), periods); !ok {
@@ -1182,7 +1214,7 @@ func (p *parser) quota(v gjson.Result, path string) *limit.Quota {
 	case "MONTH":
 		q.Period = limit.Month
 	}
-	if w, ok := f["weekStart"]; ok {
+	if w, ok := f.get("weekStart"); ok {
 		wp := field(path, "weekStart")
 		if s, ok := p.enum(w, wp, weekdays); ok {
 			for i, d := range weekdays {
@@ -1209,8 +1241,8 @@ func (p *parser) apiStage(pl *Plan, v gjson.Result, path string) {
 	if !ok {
 		return
 	}
-	apiV, ok1 := f["apiId"]
-	stageV, ok2 := f["stage"]
+	apiV, ok1 := f.get("apiId")
+	stageV, ok2 := f.get("stage")
 	if !ok1 || !ok2 {
 		p.add(path, "needs apiId and stage")
 		return
@@ -1232,7 +1264,7 @@ func (p *parser) apiStage(pl *Plan, v gjson.Result, path string) {
 	pl.Stages = append(pl.Stages, s)
 	ov := make([]*Limit, len(s.API.Methods))
 	pl.overrides[s] = ov
-	t, ok := f["throttle"]
+	t, ok := f.get("throttle")
 	if !ok {
 		return
 	}
@@ -1256,8 +1288,8 @@ func (p *parser) key(v gjson.Result, path string) {
 	if !ok {
 		return
 	}
-	k := &Key{Enabled: true, plans: make(map[*Stage]*Plan)}
-	idv, ok := f["id"]
+	k := &Key{Enabled: true}
+	idv, ok := f.get("id")
 	if !ok {
 		p.add(field(path, "id"), "required")
 		return
@@ -1271,20 +1303,20 @@ func (p *parser) key(v gjson.Result, path string) {
 	}
 	p.keyIDs[k.ID] = k
 	p.cfg.Keys = append(p.cfg.Keys, k)
-	if n, ok := f["name"]; ok {
+	if n, ok := f.get("name"); ok {
 		k.Name = p.name(n, field(path, "name"))
 	}
-	if d, ok := f["description"]; ok {
+	if d, ok := f.get("description"); ok {
 		p.str(d, field(path, "description"))
 	}
-	if c, ok := f["customerId"]; ok {
+	if c, ok := f.get("customerId"); ok {
 		k.CustomerID, _ = p.str(c, field(path, "customerId"))
 	}
-	if e, ok := f["enabled"]; ok {
+	if e, ok := f.get("enabled"); ok {
 		k.Enabled, _ = p.boolean(e, field(path, "enabled"))
 	}
-	val, hasValue := f["value"]
-	sum, hasSum := f["valueSha256"]
+	val, hasValue := f.get("value")
+	sum, hasSum := f.get("valueSha256")
 	var d Digest
 	switch {
 	case hasValue && hasSum:
@@ -1341,21 +1373,21 @@ func (p *parser) planKeys(v gjson.Result, path string) {
 		}
 		var pl *Plan
 		var k *Key
-		if pv, ok := f["usagePlanId"]; !ok {
+		if pv, ok := f.get("usagePlanId"); !ok {
 			p.add(field(e.path, "usagePlanId"), "required")
 		} else if id, ok := p.str(pv, field(e.path, "usagePlanId")); ok {
 			if pl = p.plans[id]; pl == nil {
 				p.add(field(e.path, "usagePlanId"), "no usage plan with id %q", id)
 			}
 		}
-		if kv, ok := f["keyId"]; !ok {
+		if kv, ok := f.get("keyId"); !ok {
 			p.add(field(e.path, "keyId"), "required")
 		} else if id, ok := p.str(kv, field(e.path, "keyId")); ok {
 			if k = p.keyIDs[id]; k == nil {
 				p.add(field(e.path, "keyId"), "no API key with id %q", id)
 			}
 		}
-		if t, ok := f["keyType"]; ok {
+		if t, ok := f.get("keyType"); ok {
 			p.enum(t, field(e.path, "keyType"), []string{"API_KEY"})
 		}
 		if pl == nil || k == nil {
@@ -1370,6 +1402,9 @@ func (p *parser) planKeys(v gjson.Result, path string) {
 			if other := k.plans[s]; other != nil {
 				p.add(e.path, "key %q is in usage plans %q and %q, which both grant API stage %q: a key may belong to one plan per API stage", k.ID, other.ID, pl.ID, s.ID)
 				continue
+			}
+			if k.plans == nil {
+				k.plans = make(map[*Stage]*Plan, 1)
 			}
 			k.plans[s] = pl
 		}
