@@ -120,17 +120,28 @@ func (th Throttle) Remaining(b Bucket, t time.Time) int64 {
 // t+Wait succeeds.
 func (th Throttle) Wait(b Bucket, t time.Time, n int64) time.Duration {
 	b = th.Advance(b, t)
-	if b.Tokens >= n {
+	return th.wait(b.Tokens, b.Frac, n)
+}
+
+// FillTime is how long an empty bucket takes to fill: Burst/Rate, rounded up to the
+// nanosecond (MaxWait at rate zero).
+func (th Throttle) FillTime() time.Duration {
+	return th.wait(0, 0, th.burst())
+}
+
+// wait is the time until tokens+frac femto-tokens grow to n tokens.
+func (th Throttle) wait(tokens int64, frac uint64, n int64) time.Duration {
+	if tokens >= n {
 		return 0
 	}
 	r := th.RateMicro()
 	if n > th.burst() || r == 0 {
 		return MaxWait
 	}
-	// deficit = (n-Tokens)·1e15 − Frac femto-tokens, in 128 bits.
-	hi, lo := bits.Mul64(uint64(n-b.Tokens), femto)
+	// deficit = (n-tokens)·1e15 − frac femto-tokens, in 128 bits.
+	hi, lo := bits.Mul64(uint64(n-tokens), femto)
 	var borrow uint64
-	lo, borrow = bits.Sub64(lo, b.Frac, 0)
+	lo, borrow = bits.Sub64(lo, frac, 0)
 	hi -= borrow
 	if hi >= r {
 		return MaxWait

@@ -138,6 +138,17 @@ func TestBucketUntilFull(t *testing.T) {
 	if got := Seconds(th.UntilFull(b, t0)); got != 3 {
 		t.Fatalf("Seconds = %d, want 3", got)
 	}
+	for _, tt := range []struct {
+		th   Throttle
+		want time.Duration
+	}{
+		{th, 2500 * ms}, {Throttle{Rate: 3, Burst: 1}, 333_333_334}, {Throttle{Rate: 0, Burst: 1}, MaxWait},
+		{Throttle{Rate: 1, Burst: 0}, 0},
+	} {
+		if got := tt.th.FillTime(); got != tt.want {
+			t.Errorf("FillTime(%+v) = %v, want %v", tt.th, got, tt.want)
+		}
+	}
 }
 
 func TestSeconds(t *testing.T) {

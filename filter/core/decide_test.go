@@ -1,0 +1,379 @@
+package core
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/usageplans/usageplans/filter/config"
+	"github.com/usageplans/usageplans/filter/limit"
+	"github.com/usageplans/usageplans/filter/state"
+)
+
+// Keys of testdata/shop.json: k1 in plan basic, k2 in plan big, k3 disabled, k4 in no plan.
+const (
+	k1 = "KeyOne00000000000000000000000001"
+	k2 = "KeyTwo00000000000000000000000002"
+	k3 = "KeyThree000000000000000000000003"
+	k4 = "KeyFour0000000000000000000000004"
+
+	host = "shop.example.com"
+)
+
+// t0 is a Saturday morning.
+var t0 = time.Date(2026, time.March, 14, 10, 0, 0, 0, time.UTC)
+
+// shop parses testdata/shop.json after applying old→new replacements to its text.
+func shop(t testing.TB, replacements ...string) *config.Config {
+	t.Helper()
+	b, err := os.ReadFile("testdata/shop.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for i := 0; i+1 < len(replacements); i += 2 {
+		if !strings.Contains(s, replacements[i]) {
+			t.Fatalf("shop.json has no %q to replace", replacements[i])
+		}
+		s = strings.Replace(s, replacements[i], replacements[i+1], 1)
+	}
+	cfg, err := config.Parse([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func get(path, key string) Request {
+	return Request{Method: "GET", Path: path, Host: host, Key: key}
+}
+
+func stored(t *testing.T, s *state.MemStore, key string) state.Entry {
+	t.Helper()
+	v, _, err := s.Get(key)
+	if err != nil {
+		t.Fatalf("get %q: %v", key, err)
+	}
+	var e state.Entry
+	if err := state.Decode(v, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func raw(s *state.MemStore, key string) []byte {
+	v, _, _ := s.Get(key)
+	return v
+}
+
+func TestResolve(t *testing.T) {
+	cfg := shop(t)
+	d2 := sha256.Sum256([]byte(k2))
+	for _, tt := range []struct {
+		name    string
+		req     Request
+		outcome Outcome
+		reason  string
+		key     string // key id
+		plan    string
+	}{
+		{"no route", Request{Method: "GET", Path: "/items", Host: "other.example.com", Key: k1}, Pass, "no route matched", "", ""},
+		{"bypass route", Request{Method: "GET", Path: "/admin/x", Host: host, Key: k1}, Pass, "route bypasses the filter", "", ""},
+		{"no resource", get("/nothing", k1), NoResource, "no resource and method of stage shop/prod matched", "", ""},
+		{"method not declared", Request{Method: "DELETE", Path: "/items", Host: host, Key: k1}, NoResource, "no resource and method of stage shop/prod matched", "", ""},
+		{"missing key", get("/items", ""), Forbidden, "missing API key", "", ""},
+		{"unknown key", get("/items", "NotAKey0000000000000000000000000"), Forbidden, "unknown API key", "", ""},
+		{"disabled key", get("/items", k3), Forbidden, "disabled API key", "k3", ""},
+		{"key in no plan", get("/items", k4), Forbidden, "key not in a plan of stage shop/prod", "k4", ""},
+		{"no key needed", get("/", ""), Allow, "within every limit", "", ""},
+		{"a key where none is needed is not metered", get("/", k1), Allow, "within every limit", "", ""},
+		{"allowed", get("/items", k1), Allow, "within every limit", "k1", "basic"},
+		{"by digest", Request{Method: "GET", Path: "/items", Host: host, KeyDigest: d2, HasDigest: true}, Allow, "within every limit", "k2", "big"},
+		{"port and query string", Request{Method: "GET", Path: "/items/7?x=1", Host: host + ":8443", Key: k2}, Allow, "within every limit", "k2", "big"},
+	} {
+		var s state.MemStore
+		d := Decide(cfg, tt.req, t0, &s)
+		var key, plan string
+		if d.Key != nil {
+			key = d.Key.ID
+		}
+		if d.Plan != nil {
+			plan = d.Plan.ID
+		}
+		if d.Outcome != tt.outcome || d.Reason != tt.reason || key != tt.key || plan != tt.plan {
+			t.Errorf("%s: got %v %q key %q plan %q; want %v %q key %q plan %q",
+				tt.name, d.Outcome, d.Reason, key, plan, tt.outcome, tt.reason, tt.key, tt.plan)
+		}
+		if d.Outcome != Allow && s.Keys() != 0 {
+			t.Errorf("%s: a %v request wrote %d store keys", tt.name, d.Outcome, s.Keys())
+		}
+	}
+}
+
+type step struct {
+	at        time.Time
+	req       Request
+	outcome   Outcome
+	limit     string // Limit.ID that fired
+	retry     int64
+	rl        RateLimit
+	unchanged bool // the key's stored entry is byte for byte what it was before the step
+}
+
+func run(t *testing.T, cfg *config.Config, s *state.MemStore, keyEntry string, steps []step) {
+	t.Helper()
+	var dc Decider
+	for i, st := range steps {
+		before := raw(s, keyEntry)
+		d := dc.Decide(cfg, st.req, st.at, s)
+		var lim string
+		if d.Limit != nil {
+			lim = d.Limit.ID
+		}
+		if d.Outcome != st.outcome || lim != st.limit || d.RetryAfter != st.retry || d.RateLimit != st.rl {
+			t.Fatalf("step %d (%v %s): got %v limit %q retry %d %+v (%s)\nwant %v limit %q retry %d %+v",
+				i, st.at.Format(time.RFC3339Nano), st.req.Path, d.Outcome, lim, d.RetryAfter, d.RateLimit, d.Reason,
+				st.outcome, st.limit, st.retry, st.rl)
+		}
+		if st.unchanged && !bytes.Equal(raw(s, keyEntry), before) {
+			t.Fatalf("step %d: the %v request changed the key's entry", i, d.Outcome)
+		}
+	}
+}
+
+func TestThrottleAndQuotaSteps(t *testing.T) {
+	cfg := shop(t)
+	var s state.MemStore
+	mar15 := time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC)
+	plan := func(rem, reset int64) RateLimit {
+		return RateLimit{Set: true, Limit: 2, Remaining: rem, Reset: reset, Window: 2, Name: "plan:basic"}
+	}
+	quota := RateLimit{Set: true, Limit: 3, Remaining: 0, Reset: 50390, Window: 86400, Name: "quota:basic"}
+	ke := "usageplans:key:basic:k1"
+	run(t, cfg, &s, ke, []step{
+		{at: t0, req: get("/items", k1), outcome: Allow, rl: plan(1, 1)},
+		{at: t0, req: get("/items", k1), outcome: Allow, rl: plan(0, 2)},
+		// throttled: 0.5 token; the quota is not counted
+		{at: t0.Add(500 * time.Millisecond), req: get("/items", k1), outcome: Throttled, limit: "plan:basic", retry: 1, rl: plan(0, 2), unchanged: true},
+		{at: t0.Add(time.Second), req: get("/items", k1), outcome: Allow, rl: plan(0, 2)}, // quota 0 left too: the bucket wins the tie
+		// quota spent at 10:00:10, 13h59m50s before midnight; no token is taken
+		{at: t0.Add(10 * time.Second), req: get("/items", k1), outcome: QuotaExceeded, retry: 50390, rl: quota, unchanged: true},
+		{at: t0.Add(10 * time.Second), req: get("/items/7", k1), outcome: QuotaExceeded, retry: 50390, rl: quota, unchanged: true},
+		{at: mar15.Add(-time.Second), req: get("/items", k1), outcome: QuotaExceeded, retry: 1, rl: RateLimit{Set: true, Limit: 3, Reset: 1, Window: 86400, Name: "quota:basic"}, unchanged: true},
+		{at: mar15, req: get("/items", k1), outcome: Allow, rl: plan(1, 1)},
+	})
+	e := stored(t, &s, ke)
+	want := state.Entry{
+		Quota:   limit.Counter{Window: mar15.Unix(), Used: 1, Created: t0.Unix()},
+		Buckets: []state.Slot{{Name: "plan:basic", Bucket: limit.Bucket{Tokens: 1, Last: mar15.UnixNano()}}},
+	}
+	if !reflect.DeepEqual(e, want) {
+		t.Fatalf("stored key entry:\n got %+v\nwant %+v", e, want)
+	}
+	acct := stored(t, &s, "usageplans:account")
+	if got := acct.Bucket("account"); got.Tokens != 999 { // full again by midnight, then one taken
+		t.Fatalf("account bucket = %+v, want 999 tokens", got)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	cfg := shop(t)
+	var s state.MemStore
+	pm := "plan:basic:shop/prod:/items/{id}/GET"
+	run(t, cfg, &s, "usageplans:key:basic:k1", []step{
+		{at: t0, req: get("/items/7", k1), outcome: Allow, rl: RateLimit{Set: true, Limit: 1, Remaining: 0, Reset: 2, Window: 2, Name: pm}},
+		{at: t0, req: get("/items", k1), outcome: Allow, rl: RateLimit{Set: true, Limit: 2, Remaining: 0, Reset: 2, Window: 2, Name: "plan:basic"}},
+		// Both per-key buckets are empty: the per-method override is named (it comes first),
+		// and Retry-After waits for both: 1.9 s for the override, 0.9 s for the plan.
+		{at: t0.Add(100 * time.Millisecond), req: get("/items/7", k1), outcome: Throttled, limit: pm, retry: 2,
+			rl: RateLimit{Set: true, Limit: 1, Remaining: 0, Reset: 2, Window: 2, Name: pm}, unchanged: true},
+		// The override binds /items/{id} only.
+		{at: t0.Add(time.Second), req: get("/items", k1), outcome: Allow, rl: RateLimit{Set: true, Limit: 2, Remaining: 0, Reset: 2, Window: 2, Name: "plan:basic"}},
+	})
+}
+
+func TestSharedStageLimit(t *testing.T) {
+	cfg := shop(t)
+	var s state.MemStore
+	post := func(key string) Request { r := get("/items", key); r.Method = "POST"; return r }
+	sm := "stage:shop/prod:/items/POST"
+	run(t, cfg, &s, "usageplans:key:big:k2", []step{
+		{at: t0, req: post(k1), outcome: Allow, rl: RateLimit{Set: true, Limit: 1, Remaining: 0, Reset: 1, Window: 1, Name: sm}},
+		// k2 has its own plan buckets full, but the stage's method bucket is shared
+		{at: t0, req: post(k2), outcome: Throttled, limit: sm, retry: 1, rl: RateLimit{Set: true, Limit: 1, Reset: 1, Window: 1, Name: sm}},
+		{at: t0.Add(time.Second), req: post(k2), outcome: Allow, rl: RateLimit{Set: true, Limit: 1, Remaining: 0, Reset: 1, Window: 1, Name: sm}},
+	})
+	// k2's throttled first request took nothing from its own bucket or quota.
+	e := stored(t, &s, "usageplans:key:big:k2")
+	if e.Quota.Used != 1 || e.Bucket("plan:big").Tokens != 99 {
+		t.Fatalf("k2's entry: %+v, want 1 request counted and 99 tokens", e)
+	}
+	// The store holds what configuration bounds: two key entries, the stage method, the account.
+	if s.Keys() != 4 {
+		t.Fatalf("store keys = %d, want 4", s.Keys())
+	}
+}
+
+// hookStore runs hook once, just before the first Set of key, as if another worker wrote
+// in between this request's check and its commit.
+type hookStore struct {
+	*state.MemStore
+	key  string
+	hook func()
+}
+
+func (h *hookStore) Set(key string, value []byte, cas uint32) error {
+	if key == h.key && h.hook != nil {
+		f := h.hook
+		h.hook = nil
+		f()
+	}
+	return h.MemStore.Set(key, value, cas)
+}
+
+// TestLateConflictGivesBack: k1 passes every check, commits its own entry, then another
+// worker takes the account's last token before k1 commits it. k1 is throttled and gets its
+// token and quota back.
+func TestLateConflictGivesBack(t *testing.T) {
+	cfg := shop(t, `"accountThrottle": {"rateLimit": 1000, "burstLimit": 1000}`, `"accountThrottle": {"rateLimit": 1, "burstLimit": 1}`)
+	mem := &state.MemStore{}
+	var other Decision
+	hs := &hookStore{MemStore: mem, key: "usageplans:account", hook: func() {
+		other = Decide(cfg, get("/items", k2), t0, mem)
+	}}
+	d := Decide(cfg, get("/items", k1), t0, hs)
+	if other.Outcome != Allow {
+		t.Fatalf("the other worker's request: %v (%s), want allowed", other.Outcome, other.Reason)
+	}
+	if d.Outcome != Throttled || d.Limit.ID != "account" || d.RetryAfter != 1 {
+		t.Fatalf("got %v limit %v retry %d (%s), want throttled by account, retry 1", d.Outcome, d.Limit, d.RetryAfter, d.Reason)
+	}
+	e := stored(t, mem, "usageplans:key:basic:k1")
+	want := state.Entry{
+		Quota:   limit.Counter{Window: time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC).Unix(), Used: 0, Created: t0.Unix()},
+		Buckets: []state.Slot{{Name: "plan:basic", Bucket: limit.Bucket{Tokens: 2, Last: t0.UnixNano()}}},
+	}
+	if !reflect.DeepEqual(e, want) {
+		t.Fatalf("k1's entry after the give-back:\n got %+v\nwant %+v", e, want)
+	}
+}
+
+// bumpStore makes every Set of key lose: another writer always got there first.
+type bumpStore struct {
+	*state.MemStore
+	key string
+}
+
+func (b *bumpStore) Set(key string, value []byte, cas uint32) error {
+	if key == b.key {
+		v, _, err := b.MemStore.Get(key)
+		if err != nil {
+			v = state.AppendEncode(nil, &state.Entry{})
+		}
+		_ = b.MemStore.Set(key, v, 0)
+	}
+	return b.MemStore.Set(key, value, cas)
+}
+
+func TestCASExhausted(t *testing.T) {
+	for _, policy := range []string{"CLOSED", "OPEN"} {
+		cfg := shop(t, `"rateLimitHeaders": true`, `"rateLimitHeaders": true, "casRetries": 3, "failurePolicy": "`+policy+`"`)
+		mem := &state.MemStore{}
+		d := Decide(cfg, get("/items", k1), t0, &bumpStore{MemStore: mem, key: "usageplans:account"})
+		want := `state: compare-and-swap attempts exhausted: 3 attempts on "usageplans:account"`
+		if d.Outcome != Failure || !d.Exhausted() || d.Err.Error() != want || d.RateLimit.Set {
+			t.Fatalf("%s: got %v exhausted %v err %v, want a failure: %s", policy, d.Outcome, d.Exhausted(), d.Err, want)
+		}
+		if e := stored(t, mem, "usageplans:key:basic:k1"); e.Quota.Used != 0 || e.Bucket("plan:basic").Tokens != 2 {
+			t.Fatalf("%s: k1's entry %+v, want the request given back", policy, e)
+		}
+		r, reject := Respond(cfg, &d)
+		if reject != (policy == "CLOSED") {
+			t.Fatalf("%s: reject = %v", policy, reject)
+		}
+		if reject && (r.Status != 500 || r.Body != `{"message":"Internal server error"}`) {
+			t.Fatalf("%s: response %+v, want the 500 failure response", policy, r)
+		}
+	}
+}
+
+func TestUnreadableEntry(t *testing.T) {
+	cfg := shop(t)
+	var s state.MemStore
+	_ = s.Set("usageplans:account", []byte{7, 0, 0}, 0)
+	d := Decide(cfg, get("/items", k1), t0, &s)
+	want := `state: decode at byte 0: unknown encoding version 7 (this filter reads 1) (key "usageplans:account")`
+	if d.Outcome != Failure || d.Exhausted() || !errors.Is(d.Err, state.ErrVersion) || d.Err.Error() != want {
+		t.Fatalf("got %v err %v, want failure %s", d.Outcome, d.Err, want)
+	}
+	if s.Keys() != 1 {
+		t.Fatalf("store keys = %d: a failed check wrote", s.Keys())
+	}
+}
+
+// TestOffset: offset 3 of limit 3 blocks the key's whole first day; the day of its first
+// request stays the initial period although nothing was admitted then.
+func TestOffset(t *testing.T) {
+	cfg := shop(t, `"quota": {"limit": 3, "offset": 0, "period": "DAY"}`, `"quota": {"limit": 3, "offset": 3, "period": "DAY"}`)
+	var s state.MemStore
+	mar15 := time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC)
+	q := func(reset int64) RateLimit { // the initial period's limit: 3 - 3 = 0
+		return RateLimit{Set: true, Limit: 0, Remaining: 0, Reset: reset, Window: 86400, Name: "quota:basic"}
+	}
+	run(t, cfg, &s, "usageplans:key:basic:k1", []step{
+		{at: t0, req: get("/items", k1), outcome: QuotaExceeded, retry: 50400, rl: q(50400)},
+		{at: t0.Add(time.Hour), req: get("/items", k1), outcome: QuotaExceeded, retry: 46800, rl: q(46800), unchanged: true},
+		{at: mar15, req: get("/items", k1), outcome: Allow, rl: RateLimit{Set: true, Limit: 2, Remaining: 1, Reset: 1, Window: 2, Name: "plan:basic"}},
+	})
+}
+
+func TestShadowModeConsumesNothingOnDenial(t *testing.T) {
+	cfg := shop(t, `"rateLimitHeaders": true`, `"rateLimitHeaders": true, "shadowMode": true`)
+	var s state.MemStore
+	run(t, cfg, &s, "usageplans:key:basic:k1", []step{
+		{at: t0, req: get("/items", k1), outcome: Allow, rl: RateLimit{Set: true, Limit: 2, Remaining: 1, Reset: 1, Window: 2, Name: "plan:basic"}},
+		{at: t0, req: get("/items", k1), outcome: Allow, rl: RateLimit{Set: true, Limit: 2, Remaining: 0, Reset: 2, Window: 2, Name: "plan:basic"}},
+		{at: t0, req: get("/items", k1), outcome: Throttled, limit: "plan:basic", retry: 1, rl: RateLimit{Set: true, Limit: 2, Reset: 2, Window: 2, Name: "plan:basic"}, unchanged: true},
+	})
+}
+
+func TestClockBackwards(t *testing.T) {
+	cfg := shop(t)
+	var s state.MemStore
+	pl := func(rem, reset int64) RateLimit {
+		return RateLimit{Set: true, Limit: 2, Remaining: rem, Reset: reset, Window: 2, Name: "plan:basic"}
+	}
+	run(t, cfg, &s, "usageplans:key:basic:k1", []step{
+		{at: t0, req: get("/items", k1), outcome: Allow, rl: pl(1, 1)},
+		{at: t0, req: get("/items", k1), outcome: Allow, rl: pl(0, 2)},
+		{at: t0.Add(-time.Hour), req: get("/items", k1), outcome: Throttled, limit: "plan:basic", retry: 1, rl: pl(0, 2), unchanged: true},
+		{at: t0.Add(time.Second), req: get("/items", k1), outcome: Allow, rl: pl(0, 2)},
+	})
+}
+
+func TestLogFields(t *testing.T) {
+	cfg := shop(t)
+	var s state.MemStore
+	var dc Decider
+	dc.Decide(cfg, get("/items/7", k1), t0, &s)
+	d := dc.Decide(cfg, get("/items/7", k1), t0, &s)
+	want := `outcome=throttled reason="throttled by plan-method limit" route=shop stage=shop/prod resource=/items/{id} method=GET key_id=k1 plan=basic limit=plan:basic:shop/prod:/items/{id}/GET rate=0.5 burst=1 retry_after=2`
+	if got := d.LogFields(); got != want {
+		t.Fatalf("LogFields:\n got %s\nwant %s", got, want)
+	}
+	d = Decide(cfg, get("/items", "NotAKey0000000000000000000000000"), t0, &s)
+	want = `outcome=forbidden reason="unknown API key" route=shop stage=shop/prod resource=/items method=GET`
+	if got := d.LogFields(); got != want {
+		t.Fatalf("LogFields:\n got %s\nwant %s", got, want)
+	}
+	for _, k := range []string{k1, k2, k3, k4} {
+		if strings.Contains(d.LogFields(), k) {
+			t.Fatal("a key value reached a log line")
+		}
+	}
+}
