@@ -3,6 +3,8 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -21,7 +23,7 @@ func Parse(data []byte) (*Config, error) {
 		return nil, Errors{{Message: "configuration is empty: expected a JSON object"}}
 	}
 	if !gjson.ValidBytes(data) {
-		return nil, Errors{{Message: "configuration is not valid JSON"}}
+		return nil, Errors{{Message: "configuration is not valid JSON" + syntaxPosition(data)}}
 	}
 	p := &parser{}
 	c := p.config(gjson.ParseBytes(data))
@@ -29,6 +31,26 @@ func Parse(data []byte) (*Config, error) {
 		return nil, p.errs
 	}
 	return c, nil
+}
+
+// syntaxPosition says where the JSON syntax breaks, as ": line L, column C: why". gjson
+// validates without telling where; encoding/json does, and is linked in anyway.
+func syntaxPosition(data []byte) string {
+	var raw json.RawMessage
+	err := json.Unmarshal(data, &raw)
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return ""
+	}
+	line, col := 1, 1
+	for _, c := range data[:min(max(int(se.Offset)-1, 0), len(data))] { // Offset is just past the bad byte
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return fmt.Sprintf(": line %d, column %d: %s", line, col, se.Error())
 }
 
 type parser struct {
