@@ -109,6 +109,16 @@ const (
 	FromAuthorizer                          // AWS apiKeySource AUTHORIZER: set by an earlier filter
 )
 
+func (t KeySourceType) String() string {
+	switch t {
+	case FromHeader:
+		return "HEADER"
+	case FromAuthorizer:
+		return "AUTHORIZER"
+	}
+	return "KeySourceType(?)"
+}
+
 // KeySource says where to read a request's API key.
 type KeySource struct {
 	Type KeySourceType

@@ -606,6 +606,7 @@ func (p *parser) options(f *fields) {
 			}
 		}
 	}
+	p.distinctHeaders()
 	if v, ok := f.get("failurePolicy"); ok {
 		if s, ok := p.enum(v, "failurePolicy", []string{"CLOSED", "OPEN"}); ok && s == "OPEN" {
 			c.FailurePolicy = FailOpen
@@ -626,6 +627,23 @@ func (p *parser) options(f *fields) {
 	}
 	if v, ok := f.get("responses"); ok {
 		p.responses(v, "responses")
+	}
+}
+
+// distinctHeaders rejects identity headers named like the key header: the filter removes
+// the key and client-sent identity headers, then sets its own, so one name cannot serve two.
+func (p *parser) distinctHeaders() {
+	c := p.cfg
+	if id := c.IdentityHeaders; id.KeyID != "" && id.KeyID == id.PlanID {
+		p.add("identityHeaders", "keyId and planId are both %q", id.KeyID)
+	}
+	for _, h := range []struct{ path, name string }{
+		{"identityHeaders.keyId", c.IdentityHeaders.KeyID},
+		{"identityHeaders.planId", c.IdentityHeaders.PlanID},
+	} {
+		if h.name != "" && h.name == c.KeySource.Header {
+			p.add(h.path, "%q is also the header the API key is read from", h.name)
+		}
 	}
 }
 
