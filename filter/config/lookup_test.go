@@ -396,3 +396,23 @@ func manyKeys(n int) []byte {
 		"usagePlans": [{"id": "p0", "apiStages": [{"apiId": "a", "stage": "s"}]}, {"id": "p1", "apiStages": [{"apiId": "a", "stage": "s"}]}],
 		"apiKeys": [` + keys.String() + `], "usagePlanKeys": [` + planKeys.String() + `]}`)
 }
+
+func TestHasPathPrefix(t *testing.T) {
+	tests := []struct {
+		path, prefix string
+		ok           bool
+	}{
+		{"/v1", "/v1", true},
+		{"/v1/pets", "/v1", true},
+		{"/v1beta", "/v1", false},
+		{"/v", "/v1", false},
+		{"/", "/", true},
+		{"/anything", "/", true},
+		{"", "/", false},
+	}
+	for _, tt := range tests {
+		if got := hasPathPrefix(tt.path, tt.prefix); got != tt.ok {
+			t.Errorf("hasPathPrefix(%q, %q) = %v, want %v", tt.path, tt.prefix, got, tt.ok)
+		}
+	}
+}
