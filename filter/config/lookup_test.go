@@ -26,7 +26,9 @@ const routing = `{
         "*/*": {"throttlingRateLimit": 100, "throttlingBurstLimit": 200},
         "/pets/POST": {"throttlingRateLimit": 10, "throttlingBurstLimit": 20},
         "~1pets~1{petId}/GET": {"throttlingRateLimit": 30, "throttlingBurstLimit": 40, "metricsEnabled": true}}},
-      {"stageName": "beta"}
+      {"stageName": "beta", "methodSettings": {
+        "~1/GET": {"throttlingRateLimit": 1, "throttlingBurstLimit": 2},
+        "pets/{petId}/photos/{photoId}/GET": {"throttlingRateLimit": 3, "throttlingBurstLimit": 4}}}
      ]},
     {"id": "store", "resources": [{"path": "/orders", "resourceMethods": {"GET": {"apiKeyRequired": true}}}],
      "stages": [{"stageName": "v1"}]}
@@ -229,6 +231,12 @@ func TestAppendLimits(t *testing.T) {
 			{LevelStageMethod, "stage:petstore/prod:/GET", false, limit.Throttle{Rate: 100, Burst: 200}},
 		}},
 		{"plan without throttle, stage without settings, account off", c, c.Match("", "beta.example.com", "/beta/pets", "GET"), k1, nil},
+		{"stage method setting spelled ~1/ (root)", c, c.Match("", "beta.example.com", "/beta/", "GET"), nil, []lim{
+			{LevelStageMethod, "stage:petstore/beta:/GET", false, limit.Throttle{Rate: 1, Burst: 2}},
+		}},
+		{"stage method setting without leading slash", c, c.Match("", "beta.example.com", "/beta/pets/1/photos/2", "GET"), nil, []lim{
+			{LevelStageMethod, "stage:petstore/beta:/pets/{petId}/photos/{photoId}/GET", false, limit.Throttle{Rate: 3, Burst: 4}},
+		}},
 		{"default account throttle", withAccount, withAccount.Match("", "", "/x", "GET"), nil, []lim{
 			{LevelAccount, "account", false, limit.Throttle{Rate: 10000, Burst: 5000}},
 		}},
