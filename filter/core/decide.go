@@ -101,7 +101,7 @@ type RateLimit struct {
 	Remaining int64  // left after this request
 	Reset     int64  // whole seconds until the bucket is full again or the quota window ends
 	Window    int64  // seconds of the policy window: burst/rate for a bucket, the period for a quota
-	Name      string // the config Limit.ID, or "quota:<planId>"
+	Name      string // the config Limit.ID, or "quota" (the quota of Decision.Plan)
 }
 
 // Decider decides requests; it reuses its buffers, so one Decider serves one request at a
@@ -405,5 +405,5 @@ func quotaRateLimit(plan *config.Plan, qr quotaResult, now time.Time) RateLimit 
 	start, end := plan.Quota.Window(now)
 	return RateLimit{Set: true, Limit: qr.limit, Remaining: qr.remaining,
 		Reset: limit.Seconds(qr.end.Sub(now)), Window: int64(end.Sub(start) / time.Second),
-		Name: "quota:" + plan.ID}
+		Name: "quota"}
 }

@@ -153,7 +153,7 @@ func TestThrottleAndQuotaSteps(t *testing.T) {
 	plan := func(rem, reset int64) RateLimit {
 		return RateLimit{Set: true, Limit: 2, Remaining: rem, Reset: reset, Window: 2, Name: "plan:basic"}
 	}
-	quota := RateLimit{Set: true, Limit: 3, Remaining: 0, Reset: 50390, Window: 86400, Name: "quota:basic"}
+	quota := RateLimit{Set: true, Limit: 3, Remaining: 0, Reset: 50390, Window: 86400, Name: "quota"}
 	ke := "usageplans:key:basic:k1"
 	run(t, cfg, &s, ke, []step{
 		{at: t0, req: get("/items", k1), outcome: Allow, rl: plan(1, 1)},
@@ -164,7 +164,7 @@ func TestThrottleAndQuotaSteps(t *testing.T) {
 		// quota spent at 10:00:10, 13h59m50s before midnight; no token is taken
 		{at: t0.Add(10 * time.Second), req: get("/items", k1), outcome: QuotaExceeded, retry: 50390, rl: quota, unchanged: true},
 		{at: t0.Add(10 * time.Second), req: get("/items/7", k1), outcome: QuotaExceeded, retry: 50390, rl: quota, unchanged: true},
-		{at: mar15.Add(-time.Second), req: get("/items", k1), outcome: QuotaExceeded, retry: 1, rl: RateLimit{Set: true, Limit: 3, Reset: 1, Window: 86400, Name: "quota:basic"}, unchanged: true},
+		{at: mar15.Add(-time.Second), req: get("/items", k1), outcome: QuotaExceeded, retry: 1, rl: RateLimit{Set: true, Limit: 3, Reset: 1, Window: 86400, Name: "quota"}, unchanged: true},
 		{at: mar15, req: get("/items", k1), outcome: Allow, rl: plan(1, 1)},
 	})
 	e := stored(t, &s, ke)
@@ -323,7 +323,7 @@ func TestOffset(t *testing.T) {
 	var s state.MemStore
 	mar15 := time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC)
 	q := func(reset int64) RateLimit { // the initial period's limit: 3 - 3 = 0
-		return RateLimit{Set: true, Limit: 0, Remaining: 0, Reset: reset, Window: 86400, Name: "quota:basic"}
+		return RateLimit{Set: true, Limit: 0, Remaining: 0, Reset: reset, Window: 86400, Name: "quota"}
 	}
 	run(t, cfg, &s, "usageplans:key:basic:k1", []step{
 		{at: t0, req: get("/items", k1), outcome: QuotaExceeded, retry: 50400, rl: q(50400)},
@@ -375,5 +375,30 @@ func TestLogFields(t *testing.T) {
 		if strings.Contains(d.LogFields(), k) {
 			t.Fatal("a key value reached a log line")
 		}
+	}
+}
+
+// TestKeySpaceBounded: two months of traffic from every key on every method write the same
+// store keys as the first minute: one entry per (plan, key), per stage-method limit and the
+// account, none per day, window or request.
+func TestKeySpaceBounded(t *testing.T) {
+	cfg := shop(t)
+	var s state.MemStore
+	var dc Decider
+	reqs := []Request{get("/", ""), get("/items", k1), get("/items/7", k1), get("/items", k2), get("/items", k3), get("/items", k4)}
+	post := get("/items", k2)
+	post.Method = "POST"
+	reqs = append(reqs, post)
+	count := func(from time.Time, d time.Duration) int {
+		for at := from; at.Before(from.Add(d)); at = at.Add(7 * time.Hour) {
+			for _, r := range reqs {
+				dc.Decide(cfg, r, at, &s)
+			}
+		}
+		return s.Keys()
+	}
+	// key:basic:k1, key:big:k2, stage:shop/prod:/items/POST, account
+	if first, all := count(t0, time.Minute), count(t0, 61*24*time.Hour); first != 4 || all != 4 {
+		t.Fatalf("store keys: %d after a minute, %d after two months; want 4 and 4", first, all)
 	}
 }

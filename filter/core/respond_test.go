@@ -26,7 +26,7 @@ func TestRespond(t *testing.T) {
 	throttled := Decision{Outcome: Throttled, RetryAfter: 2,
 		RateLimit: RateLimit{Set: true, Limit: 2, Remaining: 0, Reset: 2, Window: 2, Name: "plan:basic"}}
 	quota := Decision{Outcome: QuotaExceeded, RetryAfter: 50390,
-		RateLimit: RateLimit{Set: true, Limit: 3, Remaining: 0, Reset: 50390, Window: 86400, Name: "quota:basic"}}
+		RateLimit: RateLimit{Set: true, Limit: 3, Remaining: 0, Reset: 50390, Window: 86400, Name: "quota"}}
 	rlThrottled := []h{{"ratelimit-limit", "2"}, {"ratelimit-remaining", "0"}, {"ratelimit-reset", "2"}, {"ratelimit-policy", "2;w=2"}}
 	rlQuota := []h{{"ratelimit-limit", "3"}, {"ratelimit-remaining", "0"}, {"ratelimit-reset", "50390"}, {"ratelimit-policy", "3;w=86400"}}
 	json := h{ct, "application/json"}

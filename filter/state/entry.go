@@ -112,10 +112,15 @@ func Decode(b []byte, e *Entry) error {
 	if d.err == nil && n > uint64(len(b)-d.off)/(bucketSize+1) {
 		d.fail(d.off, fmt.Errorf("%w: %d buckets cannot fit in %d bytes", ErrTruncated, n, len(b)-d.off))
 	}
+	old := e.Buckets[:cap(e.Buckets)]
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		var s Slot
 		at := d.off
-		s.Name = d.name()
+		var reuse string
+		if i < uint64(len(old)) {
+			reuse = old[i].Name
+		}
+		s.Name = d.name(reuse)
 		for _, prev := range e.Buckets {
 			if d.err == nil && prev.Name == s.Name {
 				d.fail(at, fmt.Errorf("%w: bucket %q twice", ErrCorrupt, s.Name))
@@ -189,7 +194,9 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
-func (d *decoder) name() string {
+// name reads a bucket name; reuse is the name this slot held before, kept without
+// allocating when it is the same.
+func (d *decoder) name(reuse string) string {
 	at := d.off
 	n := d.uvarint()
 	if d.err != nil {
@@ -203,7 +210,10 @@ func (d *decoder) name() string {
 		d.fail(d.off, fmt.Errorf("%w: name of %d bytes, have %d", ErrTruncated, n, len(d.b)-d.off))
 		return ""
 	}
-	s := string(d.b[d.off : d.off+int(n)])
+	raw := d.b[d.off : d.off+int(n)]
 	d.off += int(n)
-	return s
+	if reuse == string(raw) { // the same names come back request after request
+		return reuse
+	}
+	return string(raw)
 }
