@@ -1,0 +1,102 @@
+package host
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Bad input must fail with an error that names the cause, never with a panic.
+func TestCompileRejectsBadInput(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	noAlloc := wasmSpec{memory: true, funcs: []wasmFunc{{export: "proxy_abi_version_0_2_1"}}}
+	noABI := wasmSpec{memory: true, funcs: []wasmFunc{{export: "proxy_on_memory_allocate", params: []api.ValueType{i32}, results: []api.ValueType{i32}, body: i32Const(8)}}}
+	noMemory := wasmSpec{funcs: proxyBasics()}
+	unknownEnv := wasmSpec{memory: true, funcs: proxyBasics(), imports: []wasmImport{{module: "env", name: "foo"}}}
+	unknownWASI := wasmSpec{memory: true, funcs: proxyBasics(), imports: []wasmImport{{module: "wasi_snapshot_preview1", name: "fd_readdir", params: i32s(5), results: i32s(1)}}}
+	unknownModule := wasmSpec{memory: true, funcs: proxyBasics(), imports: []wasmImport{{module: "go", name: "debug"}}}
+	tests := []struct {
+		name string
+		wasm []byte
+		want string
+	}{
+		{"empty", nil, `not a WebAssembly binary (first bytes "", want "\x00asm")`},
+		{"text", []byte("(module)\n"), `not a WebAssembly binary (first bytes "(mod", want "\x00asm")`},
+		{"truncated", []byte("\x00asm\x01\x00\x00\x00\x01\x05"), "host: compile: "},
+		{"no allocator", noAlloc.encode(), "not a proxy-wasm module: no export proxy_on_memory_allocate"},
+		{"no ABI version", noABI.encode(), "not a proxy-wasm 0.2 module: no export proxy_abi_version_0_2_* (exports: proxy_on_memory_allocate)"},
+		{"no memory", noMemory.encode(), `no exported memory named "memory"`},
+		{"unknown env function", unknownEnv.encode(), "module imports env.foo, which this host (WASI profile envoy-1.33) does not provide"},
+		{"WASI function outside the profile", unknownWASI.encode(), "module imports wasi_snapshot_preview1.fd_readdir, which this host"},
+		{"unknown module", unknownModule.encode(), "module imports go.debug, which"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := rt.Compile(context.Background(), tt.wasm)
+			if err == nil {
+				t.Fatalf("Compile succeeded (exports %v), want an error containing %q", m.Exports(), tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q\ndoes not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompileDescribesModule(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	m := compile(t, rt, "abi")
+	if got := m.ABIVersion(); got != "0_2_1" {
+		t.Errorf("ABIVersion = %q, want 0_2_1", got)
+	}
+	if len(m.Digest()) != 64 {
+		t.Errorf("Digest = %q, want 64 hex digits", m.Digest())
+	}
+	// Every import is an env.proxy_* function the host provides or a WASI function of the
+	// envoy-1.33 list: the compatibility promise of the strict profile.
+	for _, imp := range m.Imports() {
+		mod, name, _ := strings.Cut(imp, ".")
+		switch {
+		case mod == "env" && strings.HasPrefix(name, "proxy_"):
+			if _, ok := envFuncs[name]; !ok {
+				t.Errorf("import %s is not provided", imp)
+			}
+		case mod == "wasi_snapshot_preview1" && wasiFunctionOffered(name):
+		default:
+			t.Errorf("import %s is outside the envoy-1.33 surface", imp)
+		}
+	}
+}
+
+// A panic in init traps _initialize. Under envoy-1.33 the Go runtime's panic path sleeps
+// (freezetheworld calls usleep, i.e. poll_oneoff), gets ENOSYS and dies with "panic during
+// panic" before printing the panic value: the trace still names main.init. Under the current
+// profile the panic value is printed.
+func TestInitializeTrap(t *testing.T) {
+	for _, tt := range []struct {
+		profile WASIProfile
+		want    []string
+	}{
+		{WASIEnvoy133, []string{"host: bad bad#0: _initialize trapped, VM failed", "fatal error: wasi_snapshot_preview1.poll_oneoff", "panic during panic", "main.init.0()"}},
+		{WASICurrent, []string{"host: bad bad#0: _initialize trapped, VM failed", "panic: badinit: init fails on purpose", "main.init.0()"}},
+	} {
+		t.Run(string(tt.profile), func(t *testing.T) {
+			rt := newRuntime(t, Options{WASI: tt.profile})
+			m := compile(t, rt, "badinit")
+			_, err := rt.NewPlugin(context.Background(), m, PluginConfig{Name: "bad", VMID: "bad"})
+			if err == nil {
+				t.Fatal("NewPlugin succeeded, want the _initialize trap")
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q\ndoes not contain %q", err, want)
+				}
+			}
+			if keys := rt.SharedData("bad").Keys(); len(keys) != 0 {
+				t.Errorf("shared data of the failed vm_id = %v, want none", keys)
+			}
+		})
+	}
+}
