@@ -1,0 +1,387 @@
+package config
+
+import (
+	"fmt"
+	"iter"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
+
+// The helpers in this file read one JSON value each, check its type and range, and report a
+// problem with its path instead of failing, so that Parse collects every problem at once.
+
+func (p *parser) add(path, format string, args ...any) {
+	p.errs = append(p.errs, Error{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// field joins a path and an object member name, bracketing names that are not identifiers.
+func field(path, name string) string {
+	if isIdent(name) {
+		if path == "" {
+			return name
+		}
+		return path + "." + name
+	}
+	return path + "[" + strconv.Quote(name) + "]"
+}
+
+func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c == '$' || isAlpha(c) || (i > 0 && isDigit(c))) {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// describe renders a JSON value for a "got ..." clause; strings are quoted and truncated.
+// Never call it on a key value.
+func describe(v gjson.Result) string {
+	switch v.Type {
+	case gjson.String:
+		s := v.Str
+		if len(s) > 64 {
+			s = s[:61] + "..."
+		}
+		return strconv.Quote(s)
+	case gjson.Null:
+		return "null"
+	case gjson.JSON:
+		if v.IsArray() {
+			return "an array"
+		}
+		return "an object"
+	}
+	return v.Raw
+}
+
+func typeName(v gjson.Result) string {
+	switch v.Type {
+	case gjson.String:
+		return "a string"
+	case gjson.Number:
+		return "a number"
+	case gjson.True, gjson.False:
+		return "a boolean"
+	case gjson.Null:
+		return "null"
+	}
+	if v.IsArray() {
+		return "an array"
+	}
+	return "an object"
+}
+
+// fields are the members of one object whose names the caller knows.
+type fields struct {
+	known []string
+	vals  [maxFields]gjson.Result
+	has   uint64 // bit i: known[i] is present
+}
+
+// maxFields bounds the known and ignored names of one object kind (see the lists below).
+const maxFields = 24
+
+func (f *fields) get(name string) (gjson.Result, bool) {
+	for i, k := range f.known {
+		if k == name && f.has&(1<<i) != 0 {
+			return f.vals[i], true
+		}
+	}
+	return gjson.Result{}, false
+}
+
+// object checks that v is an object and returns its members. Members named in known are
+// returned; those in ignored (AWS fields we do not use) are accepted; any other member and
+// any repeated member is reported.
+func (p *parser) object(v gjson.Result, path string, known, ignored []string) (fields, bool) {
+	f := fields{known: known}
+	if !v.IsObject() {
+		if path == "" {
+			p.add(path, "the configuration must be a JSON object, got %s", describe(v))
+		} else {
+			p.add(path, "must be an object, got %s", describe(v))
+		}
+		return f, false
+	}
+	var seenIgnored uint64
+	v.ForEach(func(k, val gjson.Result) bool {
+		name := k.Str
+		if i := indexOf(known, name); i >= 0 {
+			if f.has&(1<<i) != 0 {
+				p.add(field(path, name), "appears twice")
+			}
+			f.has |= 1 << i
+			f.vals[i] = val
+		} else if i := indexOf(ignored, name); i >= 0 {
+			if seenIgnored&(1<<i) != 0 {
+				p.add(field(path, name), "appears twice")
+			}
+			seenIgnored |= 1 << i
+		} else if s := suggest(name, known); s != "" {
+			p.add(field(path, name), "unknown field (did you mean %q?)", s)
+		} else {
+			p.add(field(path, name), "unknown field")
+		}
+		return true
+	})
+	return f, true
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// suggest returns the known name closest to a misspelled one (at most 2 edits), or "".
+func suggest(name string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if len(name) >= 3 && (strings.HasPrefix(k, name) || strings.HasPrefix(name, k)) {
+			return k
+		}
+		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// members returns the members of an object whose names are free (a map), reporting
+// repeated names.
+func (p *parser) members(v gjson.Result, path string) ([]member, bool) {
+	if !v.IsObject() {
+		p.add(path, "must be an object, got %s", describe(v))
+		return nil, false
+	}
+	var out []member
+	seen := make(map[string]bool)
+	v.ForEach(func(k, val gjson.Result) bool {
+		if seen[k.Str] {
+			p.add(field(path, k.Str), "appears twice")
+		} else {
+			seen[k.Str] = true
+			out = append(out, member{k.Str, val, field(path, k.Str)})
+		}
+		return true
+	})
+	return out, true
+}
+
+type member struct {
+	name string
+	val  gjson.Result
+	path string
+}
+
+type element struct {
+	val  gjson.Result
+	path string
+}
+
+// list iterates over an array, or when wrapper is not empty an AWS CLI output object
+// holding the array under wrapper ("items" for get-usage-plans and friends, "item" for
+// get-stages) next to "position". It reports a value of another shape.
+func (p *parser) list(v gjson.Result, path, wrapper string) iter.Seq2[int, element] {
+	return func(yield func(int, element) bool) {
+		if wrapper != "" && v.IsObject() {
+			f, ok := p.object(v, path, []string{wrapper}, []string{"position"})
+			if !ok {
+				return
+			}
+			items, ok := f.get(wrapper)
+			if !ok {
+				p.add(path, "must be an array or an AWS CLI output object with %q", wrapper)
+				return
+			}
+			p.list(items, field(path, wrapper), "")(yield)
+			return
+		}
+		if !v.IsArray() {
+			if wrapper == "" {
+				p.add(path, "must be an array, got %s", describe(v))
+			} else {
+				p.add(path, "must be an array or an AWS CLI output object {%q: [...]}, got %s", wrapper, describe(v))
+			}
+			return
+		}
+		i := 0
+		v.ForEach(func(_, e gjson.Result) bool {
+			more := yield(i, element{e, index(path, i)})
+			i++
+			return more
+		})
+	}
+}
+
+func (p *parser) str(v gjson.Result, path string) (string, bool) {
+	if v.Type != gjson.String {
+		p.add(path, "must be a string, got %s", describe(v))
+		return "", false
+	}
+	return v.Str, true
+}
+
+func (p *parser) boolean(v gjson.Result, path string) (bool, bool) {
+	if v.Type != gjson.True && v.Type != gjson.False {
+		p.add(path, "must be true or false, got %s", describe(v))
+		return false, false
+	}
+	return v.Bool(), true
+}
+
+// integer reads a JSON integer literal in [lo, hi].
+func (p *parser) integer(v gjson.Result, path string, lo, hi int64) (int64, bool) {
+	bounds := func() string {
+		if hi == math.MaxInt64 {
+			return fmt.Sprintf("an integer >= %d", lo)
+		}
+		return fmt.Sprintf("an integer from %d to %d", lo, hi)
+	}
+	if v.Type != gjson.Number {
+		p.add(path, "must be %s, got %s", bounds(), describe(v))
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Raw, 10, 64)
+	if err != nil || n < lo || n > hi {
+		p.add(path, "must be %s, got %s", bounds(), v.Raw)
+		return 0, false
+	}
+	return n, true
+}
+
+// rate reads a positive finite number.
+func (p *parser) rate(v gjson.Result, path string) (float64, bool) {
+	if v.Type != gjson.Number {
+		p.add(path, "must be a number > 0, got %s", describe(v))
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(v.Raw, 64)
+	if err != nil || !(f > 0) || math.IsInf(f, 0) {
+		p.add(path, "must be a number > 0, got %s", v.Raw)
+		return 0, false
+	}
+	return f, true
+}
+
+// enum reads a string that must be one of allowed; names lists them for the message.
+func (p *parser) enum(v gjson.Result, path string, allowed []string) (string, bool) {
+	if v.Type == gjson.String && contains(allowed, v.Str) {
+		return v.Str, true
+	}
+	p.add(path, "must be %s, got %s", orList(allowed), describe(v))
+	return "", false
+}
+
+func orList(xs []string) string {
+	switch len(xs) {
+	case 1:
+		return xs[0]
+	case 2:
+		return xs[0] + " or " + xs[1]
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
+}
+
+// id reads an identifier used in shared-data keys, metric names and logs.
+func (p *parser) id(v gjson.Result, path string) (string, bool) {
+	s, ok := p.str(v, path)
+	if !ok {
+		return "", false
+	}
+	if s == "" || len(s) > maxIDLen {
+		p.add(path, "must be 1 to %d characters, got %d", maxIDLen, len(s))
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isAlpha(c) || isDigit(c) || c == '-' || c == '_' || c == '.') {
+			p.add(path, "must hold only letters, digits, '-', '_' and '.', got %s", describe(v))
+			return "", false
+		}
+	}
+	return s, true
+}
+
+func (p *parser) name(v gjson.Result, path string) string {
+	s, ok := p.str(v, path)
+	if ok && len(s) > maxNameLen {
+		p.add(path, "must be at most %d characters, got %d", maxNameLen, len(s))
+	}
+	return s
+}
+
+// headerName reads an HTTP header name and lower-cases it.
+func (p *parser) headerName(v gjson.Result, path string, allowEmpty bool) (string, bool) {
+	s, ok := p.str(v, path)
+	if !ok {
+		return "", false
+	}
+	if s == "" && allowEmpty {
+		return "", true
+	}
+	if !validHeaderName(s) {
+		p.add(path, "must be an HTTP header name (letters, digits and !#$%%&'*+-.^_`|~), got %s", describe(v))
+		return "", false
+	}
+	return strings.ToLower(s), true
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isAlpha(c) || isDigit(c) || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}

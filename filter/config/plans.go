@@ -1,0 +1,287 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/usageplans/usageplans/filter/limit"
+)
+
+func (p *parser) plan(v gjson.Result, path string) {
+	f, ok := p.object(v, path, planFields, planIgnored)
+	if !ok {
+		return
+	}
+	pl := &Plan{overrides: make(map[*Stage][]*Limit)}
+	idv, ok := f.get("id")
+	if !ok {
+		p.add(field(path, "id"), "required")
+		return
+	}
+	if pl.ID, ok = p.id(idv, field(path, "id")); !ok {
+		return
+	}
+	if prev := p.plans[pl.ID]; prev != nil {
+		p.add(field(path, "id"), "duplicate usage plan id %q", pl.ID)
+		return
+	}
+	p.plans[pl.ID] = pl
+	p.cfg.Plans = append(p.cfg.Plans, pl)
+	if n, ok := f.get("name"); ok {
+		pl.Name = p.name(n, field(path, "name"))
+	}
+	if d, ok := f.get("description"); ok {
+		p.str(d, field(path, "description"))
+	}
+	if t, ok := f.get("throttle"); ok {
+		if th, ok := p.throttle(t, field(path, "throttle")); ok {
+			pl.Throttle = &th
+			pl.limit = &Limit{Level: LevelPlan, ID: "plan:" + pl.ID, PerKey: true, Throttle: th}
+			pl.keyLimits = append(pl.keyLimits, pl.limit)
+		}
+	}
+	if q, ok := f.get("quota"); ok {
+		pl.Quota = p.quota(q, field(path, "quota"))
+	}
+	if as, ok := f.get("apiStages"); ok {
+		for _, e := range p.list(as, field(path, "apiStages"), "") {
+			p.apiStage(pl, e.val, e.path)
+		}
+	}
+}
+
+func (p *parser) quota(v gjson.Result, path string) *limit.Quota {
+	f, ok := p.object(v, path, quotaFields, nil)
+	if !ok {
+		return nil
+	}
+	q := &limit.Quota{WeekStart: DefaultWeekStart}
+	good := true
+	if l, ok := f.get("limit"); !ok {
+		p.add(field(path, "limit"), "required")
+		good = false
+	} else if q.Limit, ok = p.integer(l, field(path, "limit"), 0, math.MaxInt64); !ok {
+		good = false
+	}
+	if o, ok := f.get("offset"); ok {
+		if q.Offset, ok = p.integer(o, field(path, "offset"), 0, math.MaxInt64); !ok {
+			good = false
+		} else if good && q.Offset > q.Limit {
+			p.add(field(path, "offset"), "must not exceed limit %d (offset is the number of requests taken from the limit in the first period), got %d", q.Limit, q.Offset)
+			good = false
+		}
+	}
+	period := ""
+	if pv, ok := f.get("period"); !ok {
+		p.add(field(path, "period"), "required: DAY, WEEK or MONTH")
+		good = false
+	} else if period, ok = p.enum(pv, field(path, "period"), periods); !ok {
+		good = false
+	}
+	switch period {
+	case "DAY":
+		q.Period = limit.Day
+	case "WEEK":
+		q.Period = limit.Week
+	case "MONTH":
+		q.Period = limit.Month
+	}
+	if w, ok := f.get("weekStart"); ok {
+		wp := field(path, "weekStart")
+		if s, ok := p.enum(w, wp, weekdays); ok {
+			for i, d := range weekdays {
+				if d == s {
+					q.WeekStart = time.Weekday(i)
+				}
+			}
+		} else {
+			good = false
+		}
+		if period != "" && period != "WEEK" {
+			p.add(wp, "only applies to period WEEK, period is %s", period)
+			good = false
+		}
+	}
+	if !good {
+		return nil
+	}
+	return q
+}
+
+func (p *parser) apiStage(pl *Plan, v gjson.Result, path string) {
+	f, ok := p.object(v, path, apiStageFields, nil)
+	if !ok {
+		return
+	}
+	apiV, ok1 := f.get("apiId")
+	stageV, ok2 := f.get("stage")
+	if !ok1 || !ok2 {
+		p.add(path, "needs apiId and stage")
+		return
+	}
+	apiID, ok1 := p.str(apiV, field(path, "apiId"))
+	stage, ok2 := p.str(stageV, field(path, "stage"))
+	if !ok1 || !ok2 {
+		return
+	}
+	s := p.stages[apiID+"/"+stage]
+	if s == nil {
+		p.add(path, "API stage %q is not declared in apis", apiID+"/"+stage)
+		return
+	}
+	if _, dup := pl.overrides[s]; dup {
+		p.add(path, "API stage %q appears twice in usage plan %q", s.ID, pl.ID)
+		return
+	}
+	pl.Stages = append(pl.Stages, s)
+	ov := make([]*Limit, len(s.API.Methods))
+	pl.overrides[s] = ov
+	t, ok := f.get("throttle")
+	if !ok {
+		return
+	}
+	ms, _ := p.members(t, field(path, "throttle"))
+	for _, m := range ms {
+		meth := s.API.findMethod(m.name)
+		if meth == nil {
+			p.add(m.path, "API %q has no method %q (keys are a resource path and method such as \"/pets/GET\")", s.API.ID, m.name)
+			continue
+		}
+		if th, ok := p.throttle(m.val, m.path); ok {
+			l := &Limit{Level: LevelPlanMethod, ID: "plan:" + pl.ID + ":" + s.ID + ":" + meth.ID, PerKey: true, Throttle: th}
+			ov[meth.index] = l
+			pl.keyLimits = append(pl.keyLimits, l)
+		}
+	}
+}
+
+func (p *parser) key(v gjson.Result, path string) {
+	f, ok := p.object(v, path, keyFields, keyIgnored)
+	if !ok {
+		return
+	}
+	k := &Key{Enabled: true}
+	idv, ok := f.get("id")
+	if !ok {
+		p.add(field(path, "id"), "required")
+		return
+	}
+	if k.ID, ok = p.id(idv, field(path, "id")); !ok {
+		return
+	}
+	if p.keyIDs[k.ID] != nil {
+		p.add(field(path, "id"), "duplicate API key id %q", k.ID)
+		return
+	}
+	p.keyIDs[k.ID] = k
+	p.cfg.Keys = append(p.cfg.Keys, k)
+	if n, ok := f.get("name"); ok {
+		k.Name = p.name(n, field(path, "name"))
+	}
+	if d, ok := f.get("description"); ok {
+		p.str(d, field(path, "description"))
+	}
+	if c, ok := f.get("customerId"); ok {
+		k.CustomerID, _ = p.str(c, field(path, "customerId"))
+	}
+	if e, ok := f.get("enabled"); ok {
+		k.Enabled, _ = p.boolean(e, field(path, "enabled"))
+	}
+	val, hasValue := f.get("value")
+	sum, hasSum := f.get("valueSha256")
+	var d Digest
+	switch {
+	case hasValue && hasSum:
+		p.add(path, "key %q: give value or valueSha256, not both", k.ID)
+		return
+	case !hasValue && !hasSum:
+		p.add(path, "key %q: needs value or valueSha256 (aws apigateway get-api-keys prints values only with --include-values)", k.ID)
+		return
+	case hasValue:
+		vp := field(path, "value")
+		// Never describe the value itself: it is a secret.
+		if val.Type != gjson.String {
+			p.add(vp, "key %q: must be a string, got %s", k.ID, typeName(val))
+			return
+		}
+		if n := len(val.Str); n < minKeyLen || n > maxKeyLen {
+			p.add(vp, "key %q: must be %d to %d alphanumeric characters, got %d characters", k.ID, minKeyLen, maxKeyLen, n)
+			return
+		}
+		for i := 0; i < len(val.Str); i++ {
+			if c := val.Str[i]; !isAlpha(c) && !isDigit(c) {
+				p.add(vp, "key %q: must be %d to %d alphanumeric characters, found another character", k.ID, minKeyLen, maxKeyLen)
+				return
+			}
+		}
+		d = sha256.Sum256([]byte(val.Str))
+	default:
+		sp := field(path, "valueSha256")
+		s, ok := p.str(sum, sp)
+		if !ok {
+			return
+		}
+		b, err := hex.DecodeString(s)
+		if err != nil || len(b) != len(d) {
+			p.add(sp, "key %q: must be 64 hexadecimal digits (the SHA-256 of the key value), got %d characters", k.ID, len(s))
+			return
+		}
+		copy(d[:], b)
+	}
+	if prev := p.cfg.keys[d]; prev != nil {
+		p.add(path, "key %q has the same value as key %q", k.ID, prev.ID)
+		return
+	}
+	p.cfg.keys[d] = k
+}
+
+func (p *parser) planKeys(v gjson.Result, path string) {
+	type pair struct{ plan, key string }
+	seen := make(map[pair]string)
+	for _, e := range p.list(v, path, "") {
+		f, ok := p.object(e.val, e.path, planKeyFields, nil)
+		if !ok {
+			continue
+		}
+		var pl *Plan
+		var k *Key
+		if pv, ok := f.get("usagePlanId"); !ok {
+			p.add(field(e.path, "usagePlanId"), "required")
+		} else if id, ok := p.str(pv, field(e.path, "usagePlanId")); ok {
+			if pl = p.plans[id]; pl == nil {
+				p.add(field(e.path, "usagePlanId"), "no usage plan with id %q", id)
+			}
+		}
+		if kv, ok := f.get("keyId"); !ok {
+			p.add(field(e.path, "keyId"), "required")
+		} else if id, ok := p.str(kv, field(e.path, "keyId")); ok {
+			if k = p.keyIDs[id]; k == nil {
+				p.add(field(e.path, "keyId"), "no API key with id %q", id)
+			}
+		}
+		if t, ok := f.get("keyType"); ok {
+			p.enum(t, field(e.path, "keyType"), []string{"API_KEY"})
+		}
+		if pl == nil || k == nil {
+			continue
+		}
+		if prev, dup := seen[pair{pl.ID, k.ID}]; dup {
+			p.add(e.path, "key %q is already in usage plan %q (%s)", k.ID, pl.ID, prev)
+			continue
+		}
+		seen[pair{pl.ID, k.ID}] = e.path
+		for _, s := range pl.Stages {
+			if other := k.plans[s]; other != nil {
+				p.add(e.path, "key %q is in usage plans %q and %q, which both grant API stage %q: a key may belong to one plan per API stage", k.ID, other.ID, pl.ID, s.ID)
+				continue
+			}
+			if k.plans == nil {
+				k.plans = make(map[*Stage]*Plan, 1)
+			}
+			k.plans[s] = pl
+		}
+	}
+}
