@@ -118,6 +118,7 @@ type entry struct {
 	snap      state.Snapshot
 	first, n  int          // limits[first:first+n] live in this entry
 	quota     *limit.Quota // the key entry's quota, or nil
+	plan      *config.Plan // the key entry's plan, or nil for a shared entry
 	committed bool
 	window    int64 // the quota window counted into, for a give-back
 }
@@ -216,6 +217,7 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		}
 		if i > 0 || quota != nil {
 			ents = dc.push(ents, state.KeyEntry(cfg.Namespace, d.Plan.ID, d.Key.ID), 0, i, quota)
+			ents[0].plan = d.Plan
 		}
 	}
 	for ; i < len(lims); i++ {
@@ -317,8 +319,13 @@ func passed(e *entry, res []result, qr quotaResult) bool {
 	return e.quota == nil || qr.ok
 }
 
-// take takes one token from each bucket of e and counts one request in its quota.
+// take takes one token from each bucket of e and counts one request in its quota. From a
+// key's entry it drops buckets its plan no longer has (a reload removed an override), so
+// the entry stays bounded by the current configuration.
 func take(en *state.Entry, e *entry, lims []config.Limit, now time.Time) {
+	if e.plan != nil {
+		prune(en, e.plan.KeyLimits())
+	}
 	for j := e.first; j < e.first+e.n; j++ {
 		b, _ := lims[j].Throttle.AllowN(en.Bucket(lims[j].ID), now, 1)
 		en.SetBucket(lims[j].ID, b)
@@ -327,6 +334,19 @@ func take(en *state.Entry, e *entry, lims []config.Limit, now time.Time) {
 		en.Quota, _ = e.quota.AllowN(en.Quota, now, 1)
 		e.window = en.Quota.Window
 	}
+}
+
+func prune(en *state.Entry, keep []*config.Limit) {
+	kept := en.Buckets[:0]
+	for _, s := range en.Buckets {
+		for _, l := range keep {
+			if l.ID == s.Name {
+				kept = append(kept, s)
+				break
+			}
+		}
+	}
+	en.Buckets = kept
 }
 
 // giveBack returns what the committed entries took; a give-back that loses every CAS

@@ -402,3 +402,23 @@ func TestKeySpaceBounded(t *testing.T) {
 		t.Fatalf("store keys: %d after a minute, %d after two months; want 4 and 4", first, all)
 	}
 }
+
+// TestStaleBucketsDropped: a bucket of an override that a reload removed leaves the key's
+// entry at its next admitted request.
+func TestStaleBucketsDropped(t *testing.T) {
+	cfg := shop(t)
+	var s state.MemStore
+	old := state.Entry{Buckets: []state.Slot{
+		{Name: "plan:basic:shop/prod:/gone/GET", Bucket: limit.Bucket{Tokens: 1, Last: 1}},
+		{Name: "plan:basic", Bucket: limit.Bucket{Tokens: 1, Last: t0.UnixNano()}},
+	}}
+	_ = s.Set("usageplans:key:basic:k1", state.AppendEncode(nil, &old), 0)
+	if d := Decide(cfg, get("/items", k1), t0, &s); d.Outcome != Allow {
+		t.Fatalf("%v (%s), want allowed", d.Outcome, d.Reason)
+	}
+	e := stored(t, &s, "usageplans:key:basic:k1")
+	want := []state.Slot{{Name: "plan:basic", Bucket: limit.Bucket{Tokens: 0, Last: t0.UnixNano()}}}
+	if !reflect.DeepEqual(e.Buckets, want) {
+		t.Fatalf("buckets %+v, want %+v", e.Buckets, want)
+	}
+}
