@@ -1,0 +1,299 @@
+// Package gateway is `usageplans serve`: an HTTP gateway that runs the filter module in the
+// proxy-wasm host the way Envoy runs it (N worker VMs sharing one shared-data store), with an
+// admin endpoint and hot swap of the module and configuration under traffic.
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/usageplans/usageplans/filter/config"
+	"github.com/usageplans/usageplans/host"
+)
+
+// Options configure a gateway; the zero values of the optional ones are the CLI's defaults.
+type Options struct {
+	Wasm   string // the filter module file; re-read on reload
+	Config string // the plugin configuration file (JSON); re-read on reload
+	Listen string // the gateway's address, e.g. "127.0.0.1:8080" ("127.0.0.1:0" picks a port)
+	Admin  string // the admin endpoint's address
+
+	// Upstream is where admitted requests go: a base URL, or "echo" (the default).
+	Upstream string
+	// Routes is an optional routes file; without it every request has the route name
+	// "default" and goes to Upstream.
+	Routes string
+	// Workers is the number of worker VMs; 0 means GOMAXPROCS.
+	Workers int
+	// VMID and RootID default to "usageplans".
+	VMID, RootID string
+
+	// Log receives the gateway's and the filter's log lines; nil discards them.
+	Log io.Writer
+	// AccessLog receives one line per request; nil means Log.
+	AccessLog io.Writer
+	// WatchInterval is how often Wasm and Config are checked for changes (size and
+	// modification time); 0 means one second, a negative value turns watching off.
+	WatchInterval time.Duration
+	// CompilationCache lets tests share compiled modules between gateways; nil means a
+	// cache private to the gateway.
+	CompilationCache wazero.CompilationCache
+}
+
+// Gateway is a running `usageplans serve`.
+type Gateway struct {
+	opts   Options
+	rt     *host.Runtime
+	plugin *host.Plugin
+	routes []*Route
+	stats  *stats
+	log    *syncWriter
+	access *syncWriter
+
+	cur      atomic.Pointer[active]
+	reloadMu sync.Mutex
+
+	ln, adminLn  net.Listener
+	srv, admin   *http.Server
+	nextWorker   atomic.Uint64
+	draining     atomic.Bool
+	stopWatch    chan struct{}
+	background   sync.WaitGroup
+	done         chan struct{} // closed when the gateway stops serving
+	serveErr     error
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// active is what serves now: one plugin version.
+type active struct {
+	n            int // the plugin's version: 1 at start, +1 per successful swap
+	module       *host.Module
+	wasmSHA256   string
+	config       []byte
+	configSHA256 string
+	identity     config.IdentityHeaders // from the native parse, for the access log
+	loaded       time.Time
+}
+
+func (g *Gateway) active() *active { return g.cur.Load() }
+
+// Start loads the module and configuration, starts the workers, listens on Listen and Admin,
+// and serves until Shutdown. Addr and AdminAddr give the bound addresses.
+func Start(ctx context.Context, o Options) (*Gateway, error) {
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.VMID == "" {
+		o.VMID = "usageplans"
+	}
+	if o.RootID == "" {
+		o.RootID = "usageplans"
+	}
+	if o.Upstream == "" {
+		o.Upstream = "echo"
+	}
+	if o.WatchInterval == 0 {
+		o.WatchInterval = time.Second
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	g := &Gateway{opts: o, stats: newStats(), log: &syncWriter{w: o.Log}, stopWatch: make(chan struct{}), done: make(chan struct{})}
+	g.access = g.log
+	if o.AccessLog != nil {
+		g.access = &syncWriter{w: o.AccessLog}
+	}
+	var err error
+	if g.routes, err = loadRoutes(o.Routes, o.Upstream); err != nil {
+		return nil, err
+	}
+	wasm, err := os.ReadFile(o.Wasm)
+	if err != nil {
+		return nil, fmt.Errorf("--wasm: %w", err)
+	}
+	cfg, err := os.ReadFile(o.Config)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	g.rt, err = host.NewRuntime(ctx, host.Options{
+		LogLevel:         host.LogInfo, // Envoy's default
+		LogSink: func(e host.LogEntry) {
+			fmt.Fprintf(g.log, "%s filter %s#%d %s: %s\n", e.Time.UTC().Format(time.RFC3339), e.VMID, e.Worker, e.Level, e.Message)
+		},
+		CompilationCache: o.CompilationCache,
+	})
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Gateway, error) {
+		g.rt.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	m, err := g.rt.Compile(ctx, wasm)
+	if err != nil {
+		return fail(fmt.Errorf("--wasm %s: %w", o.Wasm, err))
+	}
+	g.plugin, err = g.rt.NewPlugin(ctx, m, host.PluginConfig{
+		Name: "usageplans", RootID: o.RootID, VMID: o.VMID, Configuration: cfg, Workers: o.Workers,
+		Properties: map[string][]byte{"node.id": []byte("usageplans-gateway")},
+	})
+	if err != nil {
+		return fail(fmt.Errorf("starting %d workers of %s with %s: %w", o.Workers, o.Wasm, o.Config, err))
+	}
+	g.cur.Store(&active{n: g.plugin.Version(), module: m, wasmSHA256: digest(wasm), config: cfg,
+		configSHA256: digest(cfg), identity: identityHeaders(cfg), loaded: time.Now()})
+
+	if g.ln, err = net.Listen("tcp", o.Listen); err != nil {
+		return fail(fmt.Errorf("--listen: %w", err))
+	}
+	if g.adminLn, err = net.Listen("tcp", o.Admin); err != nil {
+		g.ln.Close()
+		return fail(fmt.Errorf("--admin: %w", err))
+	}
+	g.srv = &http.Server{
+		Handler:           http.HandlerFunc(g.serveHTTP),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		// Envoy binds a connection to one worker for its lifetime; so does the gateway.
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, workerKey{}, int((g.nextWorker.Add(1)-1)%uint64(o.Workers)))
+		},
+	}
+	g.admin = &http.Server{Handler: g.adminMux(), ReadHeaderTimeout: 10 * time.Second}
+	g.background.Add(2)
+	go func() {
+		defer g.background.Done()
+		err := g.srv.Serve(g.ln)
+		if !errors.Is(err, http.ErrServerClosed) {
+			g.serveErr = fmt.Errorf("serving %s: %w", g.ln.Addr(), err)
+		}
+		close(g.done)
+	}()
+	go func() {
+		defer g.background.Done()
+		g.admin.Serve(g.adminLn)
+	}()
+	if o.WatchInterval > 0 {
+		g.background.Add(1)
+		go g.watch(o.WatchInterval)
+	}
+	a := g.active()
+	g.logf("serving on http://%s (admin http://%s): %d workers, vm_id %s, root_id %s, module %s sha256 %s, configuration %s",
+		g.ln.Addr(), g.adminLn.Addr(), o.Workers, o.VMID, o.RootID, o.Wasm, short(a.wasmSHA256), o.Config)
+	return g, nil
+}
+
+type workerKey struct{}
+
+// Addr is the gateway's bound address ("127.0.0.1:8080").
+func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// AdminAddr is the admin endpoint's bound address.
+func (g *Gateway) AdminAddr() string { return g.adminLn.Addr().String() }
+
+// Plugin is the host plugin serving the requests (for tests: logs, metrics, shared data).
+func (g *Gateway) Plugin() *host.Plugin { return g.plugin }
+
+// Runtime is the host runtime (for tests: SharedData).
+func (g *Gateway) Runtime() *host.Runtime { return g.rt }
+
+// Done is closed when the gateway stops serving: after Shutdown, or when its listener fails
+// (Err says why).
+func (g *Gateway) Done() <-chan struct{} { return g.done }
+
+// Err is why the gateway stopped serving on its own, or nil.
+func (g *Gateway) Err() error {
+	select {
+	case <-g.done:
+		return g.serveErr
+	default:
+		return nil
+	}
+}
+
+// Shutdown stops accepting requests, lets in-flight requests finish until ctx ends, then
+// closes the workers. /ready answers 503 from the start of the drain.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.shutdownOnce.Do(func() {
+		g.draining.Store(true)
+		g.logf("shutting down: draining in-flight requests")
+		close(g.stopWatch)
+		err := g.srv.Shutdown(ctx)
+		if err != nil {
+			g.srv.Close()
+			err = fmt.Errorf("shutdown: in-flight requests did not finish in time (%d still active), closed them: %w", g.stats.rqActive.Load(), err)
+		}
+		g.admin.Close()
+		g.background.Wait()
+		g.shutdownErr = errors.Join(err, g.plugin.Close(context.WithoutCancel(ctx)), g.rt.Close(context.WithoutCancel(ctx)))
+		for _, r := range g.routes {
+			if u, ok := r.up.(*httpUpstream); ok {
+				u.close()
+			}
+		}
+		g.logf("stopped after %d requests", g.stats.rqTotal.Load())
+	})
+	return g.shutdownErr
+}
+
+// Run starts a gateway and serves until ctx ends, then shuts it down within grace.
+func Run(ctx context.Context, o Options, grace time.Duration) error {
+	g, err := Start(ctx, o)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-g.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	return errors.Join(g.Err(), g.Shutdown(sctx))
+}
+
+func (g *Gateway) logf(format string, a ...any) {
+	fmt.Fprintf(g.log, "%s gateway: %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, a...))
+}
+
+func digest(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func short(d string) string { return d[:12] }
+
+// identityHeaders are the identity header names of a configuration as the filter's own
+// parser reads them; the defaults when it does not parse (the filter has the last word).
+func identityHeaders(data []byte) config.IdentityHeaders {
+	c, err := config.Parse(data)
+	if err != nil {
+		return config.IdentityHeaders{KeyID: "x-usageplans-key-id", PlanID: "x-usageplans-plan-id"}
+	}
+	return c.IdentityHeaders
+}
+
+// syncWriter serialises writes of whole lines from concurrent requests and VMs.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

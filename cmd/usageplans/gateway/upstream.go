@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// upstream answers the requests a route admits. The request's URL path and query, Host and
+// headers are what the filter left; its Body streams from the client through the filter.
+type upstream interface {
+	RoundTrip(*http.Request) (*http.Response, error)
+}
+
+// echoUpstream is the built-in upstream: 200 with a JSON echo of the method, path and
+// headers it received (and how many body bytes), so that a user sees what the filter
+// stripped and added.
+type echoUpstream struct{}
+
+// Echo is the body of the echo upstream's answer.
+type Echo struct {
+	Method    string            `json:"method"`
+	Path      string            `json:"path"`
+	Headers   map[string]string `json:"headers"` // lower-case names; repeated values joined by ", "
+	BodyBytes int64             `json:"bodyBytes"`
+}
+
+func (echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	var n int64
+	if req.Body != nil {
+		var err error
+		if n, err = io.Copy(io.Discard, req.Body); err != nil {
+			return nil, err
+		}
+		req.Body.Close()
+	}
+	e := Echo{Method: req.Method, Path: req.URL.RequestURI(), Headers: map[string]string{}, BodyBytes: n}
+	if req.Host != "" {
+		e.Headers["host"] = req.Host
+	}
+	names := make([]string, 0, len(req.Header))
+	for name := range req.Header {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		e.Headers[strings.ToLower(name)] = strings.Join(req.Header[name], ", ")
+	}
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(e); err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(body.Len()))
+	return &http.Response{
+		StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: io.NopCloser(&body), ContentLength: int64(body.Len()), Request: req,
+	}, nil
+}
+
+// httpUpstream forwards to a base URL: the request's path is appended to the base path.
+type httpUpstream struct {
+	base *url.URL
+	t    *http.Transport
+}
+
+func newHTTPUpstream(base *url.URL) *httpUpstream {
+	return &httpUpstream{base: base, t: &http.Transport{
+		Proxy:                 nil, // a gateway talks to its upstream directly
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		DisableCompression:    true, // pass bodies through as they are
+	}}
+}
+
+func (u *httpUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	out := *req.URL
+	out.Scheme, out.Host = u.base.Scheme, u.base.Host
+	out.Path = strings.TrimSuffix(u.base.Path, "/") + req.URL.Path
+	if req.URL.RawPath != "" {
+		out.RawPath = strings.TrimSuffix(u.base.EscapedPath(), "/") + req.URL.RawPath
+	}
+	req.URL = &out
+	return u.t.RoundTrip(req)
+}
+
+func (u *httpUpstream) close() { u.t.CloseIdleConnections() }
