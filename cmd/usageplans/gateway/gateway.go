@@ -130,7 +130,7 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("--config: %w", err)
 	}
 	g.rt, err = host.NewRuntime(ctx, host.Options{
-		LogLevel:         host.LogInfo, // Envoy's default
+		LogLevel: host.LogInfo, // Envoy's default
 		LogSink: func(e host.LogEntry) {
 			fmt.Fprintf(g.log, "%s filter %s#%d %s: %s\n", e.Time.UTC().Format(time.RFC3339), e.VMID, e.Worker, e.Level, e.Message)
 		},

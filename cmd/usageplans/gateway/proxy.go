@@ -404,7 +404,7 @@ func (b *filterBody) Read(p []byte) (int, error) {
 // accessLog writes one line per request. The path is logged without its query string,
 // which may carry an API key (apiKeyQueryParameter); keys appear only as their id.
 func (g *Gateway) accessLog(r *http.Request, x *exchange, d time.Duration) {
-		fmt.Fprintf(g.access, "%s access method=%s path=%s status=%d outcome=%s details=%s key_id=%s plan_id=%s route=%s worker=%d version=%s duration_ms=%.3f\n",
+	fmt.Fprintf(g.access, "%s access method=%s path=%s status=%d outcome=%s details=%s key_id=%s plan_id=%s route=%s worker=%d version=%s duration_ms=%.3f\n",
 		time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), r.Method, strconv.Quote(r.URL.Path), x.status, x.end, field(x.details),
 		field(x.keyID), field(x.planID), field(x.route), x.worker, versionString(x.version), float64(d)/float64(time.Millisecond))
 }

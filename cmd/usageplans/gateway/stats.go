@@ -38,8 +38,8 @@ type stats struct {
 
 	timeMu  sync.Mutex
 	timeCnt uint64
-	timeSum float64   // milliseconds
-	timeBkt []uint64  // cumulative, by host.HistogramBounds
+	timeSum float64  // milliseconds
+	timeBkt []uint64 // cumulative, by host.HistogramBounds
 
 	reloadOK, reloadFailed, reloadUnchanged atomic.Uint64
 }
