@@ -2,19 +2,185 @@ package host
 
 import (
 	"context"
+	"reflect"
+	"strings"
 	"testing"
 )
 
-func TestSmoke(t *testing.T) {
+func TestConfigureRejected(t *testing.T) {
 	rt := newRuntime(t, Options{})
-	p := newPlugin(t, rt, "abi", PluginConfig{Configuration: []byte("hello")})
+	_, err := rt.NewPlugin(context.Background(), compile(t, rt, "abi"), PluginConfig{Name: "p", VMID: "v", Configuration: []byte("reject-me")})
+	want := "host: p v#0: proxy_on_configure returned false: the plugin configuration was rejected; guest output:\n[error] configuration rejected: \"reject-me\"\n"
+	if err == nil || err.Error() != want {
+		t.Fatalf("NewPlugin error = %v\nwant %q", err, want)
+	}
+}
+
+func TestVMStartRefused(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	_, err := rt.NewPlugin(context.Background(), compile(t, rt, "abi"), PluginConfig{Name: "p", VMID: "v", VMConfig: []byte("fail")})
+	want := "host: p v#0: proxy_on_vm_start returned false: the VM failed to start; guest output:\n[error] vm start refused: vm configuration is \"fail\"\n"
+	if err == nil || err.Error() != want {
+		t.Fatalf("NewPlugin error = %v\nwant %q", err, want)
+	}
+}
+
+// A VM that is reconfigured keeps the previously accepted configuration when the new one is
+// rejected.
+func TestReconfigure(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	p := newPlugin(t, rt, "abi", PluginConfig{Configuration: []byte("first"), VMConfig: []byte("vmconf")})
+	vm := p.VMs()[0]
 	var up recorder
-	resp, err := p.Do(context.Background(), get("config"), up.upstream)
+	steps := []struct {
+		config  string
+		wantErr string
+		want    string // the configuration the guest then reads
+	}{
+		{"", "", "first|ok"},
+		{"second", "", "second|ok"},
+		{"reject-this", "proxy_on_configure returned false: the plugin configuration was rejected", "second|ok"},
+		{"third", "", "third|ok"},
+	}
+	for _, st := range steps {
+		if st.config != "" {
+			err := vm.Configure(context.Background(), []byte(st.config))
+			if (err == nil) != (st.wantErr == "") || err != nil && !strings.Contains(err.Error(), st.wantErr) {
+				t.Fatalf("Configure(%q) = %v, want error containing %q", st.config, err, st.wantErr)
+			}
+		}
+		if _, err := vm.Do(context.Background(), get("config,vmconfig"), up.upstream); err != nil {
+			t.Fatal(err)
+		}
+		if got := resultOf(t, up.last(t), "config"); got != st.want {
+			t.Errorf("after %q: guest reads configuration %q, want %q", st.config, got, st.want)
+		}
+		if got := resultOf(t, up.last(t), "vmconfig"); got != "vmconf|ok" {
+			t.Errorf("guest reads VM configuration %q, want vmconf|ok", got)
+		}
+		if got := string(vm.PluginConfiguration()); got+"|ok" != st.want {
+			t.Errorf("PluginConfiguration = %q, want %q", got, st.want)
+		}
+	}
+}
+
+// The filter's own 403: the upstream is not called, the callback's action becomes Pause even
+// when the guest returns Continue, and the reply passes through the filter's response
+// callbacks as Envoy's sendLocalReply does.
+func TestLocalResponse(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	p := newPlugin(t, rt, "abi", PluginConfig{})
+	wantHeaders := Headers{{"content-type", "application/json"}, {"x-amzn-errortype", "ForbiddenException"}, {"content-length", "23"}, {"x-filter-saw", "403"}}
+	for _, op := range []string{"local", "local-continue"} {
+		t.Run(op, func(t *testing.T) {
+			var up recorder
+			resp, err := p.Do(context.Background(), get(op+",mark-response"), up.upstream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if up.count() != 0 {
+				t.Errorf("upstream called %d times, want 0", up.count())
+			}
+			if resp.Status != 403 || string(resp.Body) != `{"message":"Forbidden"}+filtered` || !reflect.DeepEqual(resp.Headers, wantHeaders) {
+				t.Errorf("response = %d %v %q\nwant 403 %v %q", resp.Status, resp.Headers, resp.Body, wantHeaders, `{"message":"Forbidden"}+filtered`)
+			}
+			if resp.Local == nil || resp.Local.Details != "" || resp.Local.GrpcStatus != -1 {
+				t.Errorf("Local = %+v, want details \"\" and gRPC status -1", resp.Local)
+			}
+		})
+	}
+	t.Run("stream API", func(t *testing.T) {
+		s, err := p.NewStream(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		act, err := s.RequestHeaders(get("local-continue").Headers, true)
+		if err != nil || act != ActionPause {
+			t.Fatalf("RequestHeaders = %v, %v; want Pause, nil", act, err)
+		}
+		l := s.LocalResponse()
+		if l == nil || l.Status != 403 {
+			t.Fatalf("LocalResponse = %+v, want the 403", l)
+		}
+		// After the local response Envoy calls no more request callbacks.
+		if act, err := s.RequestBody([]byte("x"), true); act != ActionPause || err != nil {
+			t.Errorf("RequestBody after the local response = %v, %v; want Pause, nil", act, err)
+		}
+	})
+	t.Run("second local response", func(t *testing.T) {
+		var up recorder
+		resp, err := p.Do(context.Background(), get("local-twice"), up.upstream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 429 || string(resp.Body) != "first" {
+			t.Errorf("response = %d %q, want 429 \"first\"", resp.Status, resp.Body)
+		}
+		logs := joinLogs(p.VMs()[0].Logs())
+		if !strings.Contains(logs, "info proxy_log: second local response: bad_argument\n") {
+			t.Errorf("logs do not show the second reply refused:\n%s", logs)
+		}
+	})
+}
+
+// A trap fails the VM like Envoy's FAIL_CLOSED: the request gets a 503 with the error, and so
+// does every later request, without calling the guest; other VMs go on.
+func TestTrapFailsClosed(t *testing.T) {
+	rt := newRuntime(t, Options{WASI: WASICurrent})
+	p := newPlugin(t, rt, "abi", PluginConfig{Workers: 2})
+	vm0, vm1 := p.VMs()[0], p.VMs()[1]
+	var up recorder
+	resp, err := vm0.Do(context.Background(), get("panic"), up.upstream)
+	if err == nil {
+		t.Fatal("Do succeeded, want the trap")
+	}
+	for _, want := range []string{"host: test vm1#0: proxy_on_request_headers trapped, VM failed", "panic: abi: panic on request"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\ndoes not contain %q", err, want)
+		}
+	}
+	want503 := &Response{Status: 503, Headers: Headers{}, Body: []byte{}, Local: &LocalResponse{Status: 503, Headers: Headers{}, Body: []byte{}, Details: "wasm_fail_stream", GrpcStatus: -1}}
+	if !reflect.DeepEqual(resp, want503) {
+		t.Errorf("response = %+v, want %+v", resp, want503)
+	}
+	if vm0.Failed() == nil {
+		t.Error("Failed() = nil after a trap")
+	}
+	resp, err = vm0.Do(context.Background(), get("config"), up.upstream)
+	if err != nil || !reflect.DeepEqual(resp, want503) {
+		t.Errorf("request on the failed VM = %+v, %v; want %+v, nil", resp, err, want503)
+	}
+	if up.count() != 0 {
+		t.Errorf("upstream called %d times, want 0", up.count())
+	}
+	if resp, err := vm1.Do(context.Background(), get("config"), up.upstream); err != nil || resp.Status != 200 {
+		t.Errorf("request on the healthy VM = %+v, %v; want 200", resp, err)
+	}
+}
+
+// Close runs proxy_on_log, proxy_on_done (the SDK's OnHttpStreamDone) and proxy_on_delete,
+// once.
+func TestStreamClose(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	p := newPlugin(t, rt, "abi", PluginConfig{})
+	s, err := p.NewStream(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("resp %+v", resp)
-	t.Logf("req %+v", up.last(t).Headers)
-	t.Logf("logs %s", joinLogs(p.Logs()))
-	t.Logf("wasi %v", p.VMs()[0].WASICalls())
+	if _, err := s.RequestHeaders(get("log-done").Headers, true); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs := joinLogs(p.VMs()[0].Logs())
+	if n := strings.Count(logs, "stream 2 done"); n != 1 {
+		t.Errorf("stream done logged %d times, want 1:\n%s", n, logs)
+	}
+	if _, err := s.RequestHeaders(get("").Headers, true); err == nil || !strings.Contains(err.Error(), "on closed stream 2") {
+		t.Errorf("callback on a closed stream: err = %v", err)
+	}
 }

@@ -244,8 +244,8 @@ func (s *Stream) LocalResponse() *LocalResponse {
 		return nil
 	}
 	l := *s.local
-	l.Headers = l.Headers.Clone()
-	l.Body = append([]byte(nil), l.Body...)
+	l.Headers = append(Headers{}, l.Headers...)
+	l.Body = append([]byte{}, l.Body...)
 	return &l
 }
 
