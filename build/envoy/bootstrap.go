@@ -119,6 +119,7 @@ type WasmFilter struct {
 	Listener string
 	Config   *wasmv3.PluginConfig
 	Routes   []string // names of the routes of the listener's route_config
+	Clusters []string // clusters those routes send to
 }
 
 // Listeners returns the static listeners of b and, when b reads LDS from a file
@@ -180,10 +181,13 @@ func WasmFilters(listeners []*listenerv3.Listener) ([]WasmFilter, error) {
 				if err := f.GetTypedConfig().UnmarshalTo(&hcm); err != nil {
 					return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
 				}
-				var routes []string
+				var routes, clusters []string
 				for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
 					for _, r := range vh.GetRoutes() {
 						routes = append(routes, r.GetName())
+						if c := r.GetRoute().GetCluster(); c != "" {
+							clusters = append(clusters, c)
+						}
 					}
 				}
 				for _, hf := range hcm.GetHttpFilters() {
@@ -197,7 +201,7 @@ func WasmFilters(listeners []*listenerv3.Listener) ([]WasmFilter, error) {
 					if hf.GetName() != FilterName {
 						return nil, fmt.Errorf("listener %s: Wasm filter named %q, want %q (route configs refer to it by name)", l.GetName(), hf.GetName(), FilterName)
 					}
-					found = append(found, WasmFilter{Listener: l.GetName(), Config: w.GetConfig(), Routes: routes})
+					found = append(found, WasmFilter{Listener: l.GetName(), Config: w.GetConfig(), Routes: routes, Clusters: clusters})
 				}
 			}
 		}

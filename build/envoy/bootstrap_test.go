@@ -70,6 +70,12 @@ func TestBootstraps(t *testing.T) {
 			}
 			w := filters[0]
 			checkPluginConfig(t, b, w.Config)
+			// Envoy refuses a static route to a cluster it does not know.
+			for _, c := range w.Clusters {
+				if !hasCluster(b, c) {
+					t.Errorf("a route of listener %s sends to cluster %q, which is not defined", w.Listener, c)
+				}
+			}
 
 			got, err := PluginConfiguration(w.Config)
 			if err != nil {
@@ -126,16 +132,21 @@ func checkPluginConfig(t *testing.T, b *bootstrapv3.Bootstrap, pc *wasmv3.Plugin
 		if err != nil || u.Scheme != "https" {
 			t.Errorf("remote uri %q: want an https URL", r.GetHttpUri().GetUri())
 		}
-		found := false
-		for _, c := range b.GetStaticResources().GetClusters() {
-			found = found || c.GetName() == r.GetHttpUri().GetCluster()
-		}
-		if !found {
+		if !hasCluster(b, r.GetHttpUri().GetCluster()) {
 			t.Errorf("remote module cluster %q is not defined", r.GetHttpUri().GetCluster())
 		}
 	default:
 		t.Errorf("vm_config.code is neither local nor remote")
 	}
+}
+
+func hasCluster(b *bootstrapv3.Bootstrap, name string) bool {
+	for _, c := range b.GetStaticResources().GetClusters() {
+		if c.GetName() == name {
+			return true
+		}
+	}
+	return false
 }
 
 // The Makefile, these bootstraps and the constants above name the same VM, root context
