@@ -135,7 +135,14 @@ func WriteLayout(dir string, img v1.Image, ref string) error {
 	if _, err := layout.Write(dir, idx); err != nil {
 		return fmt.Errorf("oci: write layout %s: %w", dir, err)
 	}
-	return nil
+	// The library writes large blobs through private temporary files (mode 0600); make the
+	// layout readable like any build output, for tools run as another user.
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		return os.Chmod(p, 0o644)
+	})
 }
 
 // WriteArchive packs the layout directory dir into one tar file at path (the

@@ -218,6 +218,17 @@ func buildAndCheck(t *testing.T, module []byte) (*Result, map[string]string) {
 		t.Errorf("printed module sha256 %q (result %q), want %q", p["module sha256"], res.ModuleSHA256, want)
 	}
 
+	err = filepath.WalkDir(res.Layout, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err != nil || info.Mode().Perm() != 0o644 {
+				t.Errorf("%s: mode %v (%v), want 0644", p, info.Mode().Perm(), err)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	fromLayout := imageFromLayout(t, res.Layout, o.Ref)
 	checkCompatImage(t, fromLayout, module)
 	if got := digestOf(t, fromLayout); got != p["image digest"] || got != res.ImageDigest {
