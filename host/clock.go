@@ -15,7 +15,8 @@ type Clock interface {
 	Nanotime() int64
 }
 
-// SystemClock is the real clock; its monotonic origin is the moment it was created.
+// SystemClock is the real clock; its monotonic clock reads one second when it is created
+// (never 0: the Go runtime in the guest aborts on a zero monotonic clock).
 type SystemClock struct{ start time.Time }
 
 // NewSystemClock returns the real clock.
@@ -25,7 +26,7 @@ func NewSystemClock() *SystemClock { return &SystemClock{start: time.Now()} }
 func (c *SystemClock) Now() time.Time { return time.Now() }
 
 // Nanotime implements Clock.
-func (c *SystemClock) Nanotime() int64 { return int64(time.Since(c.start)) }
+func (c *SystemClock) Nanotime() int64 { return int64(time.Since(c.start) + time.Second) }
 
 // FakeClock is a Clock that moves only when told to, so tests can cross a second, a day or a
 // month without sleeping. The zero value is not usable; use NewFakeClock. Safe for concurrent
@@ -36,8 +37,9 @@ type FakeClock struct {
 	mono int64
 }
 
-// NewFakeClock returns a FakeClock reading wall-clock time t and monotonic time 0.
-func NewFakeClock(t time.Time) *FakeClock { return &FakeClock{wall: t} }
+// NewFakeClock returns a FakeClock reading wall-clock time t and monotonic time one second:
+// never 0, since the Go runtime in the guest aborts when its monotonic clock reads 0.
+func NewFakeClock(t time.Time) *FakeClock { return &FakeClock{wall: t, mono: int64(time.Second)} }
 
 // Now implements Clock.
 func (c *FakeClock) Now() time.Time {
