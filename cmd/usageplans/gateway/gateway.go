@@ -48,6 +48,9 @@ type Options struct {
 	// WatchInterval is how often Wasm and Config are checked for changes (size and
 	// modification time); 0 means one second, a negative value turns watching off.
 	WatchInterval time.Duration
+	// Clock is the filter's wall and monotonic time; nil means the system clock. Tests pass
+	// a host.FakeClock so that token buckets and quota periods do not move under them.
+	Clock host.Clock
 	// CompilationCache lets tests share compiled modules between gateways; nil means a
 	// cache private to the gateway.
 	CompilationCache wazero.CompilationCache
@@ -131,6 +134,7 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	}
 	g.rt, err = host.NewRuntime(ctx, host.Options{
 		LogLevel: host.LogInfo, // Envoy's default
+		Clock:    o.Clock,
 		LogSink: func(e host.LogEntry) {
 			fmt.Fprintf(g.log, "%s filter %s#%d %s: %s\n", e.Time.UTC().Format(time.RFC3339), e.VMID, e.Worker, e.Level, e.Message)
 		},
