@@ -11,7 +11,7 @@ LISTEN   ?= 127.0.0.1:8080
 ADMIN    ?= 127.0.0.1:9901
 CONFIG   ?= plugin.json
 
-.PHONY: build test bench run lint check image push clean
+.PHONY: build test bench fuzz run lint check image push manifests clean
 
 ## build: the filter module, build/usageplans.wasm (standard Go toolchain, no TinyGo)
 build:
@@ -33,8 +33,26 @@ bench: build
 run: build
 	$(GO) run ./cmd/usageplans serve --wasm $(WASM) --config $(CONFIG) --listen $(LISTEN) --admin $(ADMIN) --upstream echo --print-demo
 
+## image: the module as a Wasm OCI image (compat variant) in build/out, no Docker needed
+image: build
+	$(GO) run ./build/oci/cmd/wasmimage -wasm $(WASM) -out build/out
+
+## push: make push IMAGE=registry/repository:tag (credentials from the Docker config)
+push: build
+	@test -n "$(IMAGE)" || { echo "usage: make push IMAGE=registry/repository:tag"; exit 2; }
+	$(GO) run ./build/oci/cmd/wasmimage -wasm $(WASM) -out build/out -push $(IMAGE)
+
+## manifests: copy plugin.json into the Envoy bootstraps after editing it
+manifests:
+	$(GO) run ./build/envoy/cmd/embedconfig
+
+## fuzz: a short run of the state decoder's fuzzer
+fuzz:
+	$(GO) test ./filter/state -run '^$$' -fuzz FuzzDecode -fuzztime 30s
+
 lint:
 	$(GO) vet ./...
+	$(GO) run ./build/envoy/cmd/embedconfig -check
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 ## check: tidy, vet, gofmt and a clean git status
