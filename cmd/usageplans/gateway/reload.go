@@ -30,6 +30,7 @@ type ReloadResult struct {
 func (g *Gateway) Reload(ctx context.Context, reason string) (ReloadResult, error) {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
+	start := time.Now()
 	cur := g.active()
 	res := ReloadResult{Version: cur.n, ModuleSHA256: cur.wasmSHA256, ConfigSHA256: cur.configSHA256}
 	fail := func(err error) (ReloadResult, error) {
@@ -87,8 +88,8 @@ func (g *Gateway) Reload(ctx context.Context, reason string) (ReloadResult, erro
 	case !res.ModuleChanged:
 		what = "configuration"
 	}
-	g.logf("reload (%s): swapped to version %d (new %s; module sha256 %s, configuration sha256 %s); version %d finishes its in-flight requests",
-		reason, next.n, what, short(wd), short(cd), cur.n)
+	g.logf("reload (%s): swapped to version %d in %v (new %s; module sha256 %s, configuration sha256 %s); version %d finishes its in-flight requests",
+		reason, next.n, time.Since(start).Round(time.Millisecond), what, short(wd), short(cd), cur.n)
 	return res, nil
 }
 
