@@ -249,7 +249,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 				u.close()
 			}
 		}
-		g.logf("stopped after %d requests", g.stats.rqTotal.Load())
+		g.logf("stopped (requests served: %d)", g.stats.rqTotal.Load())
 	})
 	return g.shutdownErr
 }
