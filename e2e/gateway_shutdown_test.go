@@ -157,14 +157,13 @@ func httpGet(t *testing.T, url string) string {
 	return fmt.Sprintf("%d %s", resp.StatusCode, b)
 }
 
-// waitUntil polls cond every 5ms for at most 10s.
+// waitUntil polls cond every 5ms for at most a minute (compiling the module without a
+// cache takes a second, and much longer under the race detector).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 2000; i++ {
-		if cond() {
-			return
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for: %s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	t.Fatalf("waited 10s for: %s", what)
 }
