@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -171,3 +172,5 @@ func joinLogs(entries []LogEntry) string {
 	}
 	return b.String()
 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -135,8 +135,9 @@ func (m *vmMetrics) init() {
 	m.own = newMetricStore()
 }
 
-// apply runs op on the shared value and on this VM's own value of metric id.
-func (v *VM) applyMetric(id uint32, op func(*metricValue) Status) Status {
+// applyMetric runs op on the shared value of metric id and, for a change (own), on this
+// VM's own value too.
+func (v *VM) applyMetric(id uint32, own bool, op func(*metricValue) Status) Status {
 	v.metricIDs.mu.Lock()
 	k, ok := v.metricIDs.byID[id]
 	v.metricIDs.mu.Unlock()
@@ -147,7 +148,7 @@ func (v *VM) applyMetric(id uint32, op func(*metricValue) Status) Status {
 	shared.mu.Lock()
 	st := op(shared.lookup(k))
 	shared.mu.Unlock()
-	if st == StatusOK {
+	if st == StatusOK && own {
 		own := v.metricIDs.own
 		own.mu.Lock()
 		op(own.lookup(k))
@@ -205,7 +206,7 @@ var metricFuncs = []hostFunc{
 	//   - BAD_ARGUMENT: a counter with offset <= 0, or a histogram.
 	{name: "proxy_increment_metric", params: []api.ValueType{i32, i64}, results: statusResult, fn: func(v *VM, s []uint64) {
 		offset := int64(s[1])
-		s[0] = uint64(v.applyMetric(uint32(s[0]), func(m *metricValue) Status {
+		s[0] = uint64(v.applyMetric(uint32(s[0]), true, func(m *metricValue) Status {
 			switch {
 			case m.Type == MetricHistogram, m.Type == MetricCounter && offset <= 0:
 				return StatusBadArgument
@@ -220,7 +221,7 @@ var metricFuncs = []hostFunc{
 	//   - NOT_FOUND: no metric has that id.
 	{name: "proxy_record_metric", params: []api.ValueType{i32, i64}, results: statusResult, fn: func(v *VM, s []uint64) {
 		value := s[1]
-		s[0] = uint64(v.applyMetric(uint32(s[0]), func(m *metricValue) Status {
+		s[0] = uint64(v.applyMetric(uint32(s[0]), true, func(m *metricValue) Status {
 			m.record(value)
 			return StatusOK
 		}))
@@ -234,7 +235,7 @@ var metricFuncs = []hostFunc{
 	//   - INVALID_MEMORY_ACCESS: value_ptr is out of range.
 	{name: "proxy_get_metric", params: i32s(2), results: statusResult, fn: func(v *VM, s []uint64) {
 		var value uint64
-		st := v.applyMetric(uint32(s[0]), func(m *metricValue) Status {
+		st := v.applyMetric(uint32(s[0]), false, func(m *metricValue) Status {
 			if m.Type == MetricHistogram {
 				return StatusBadArgument
 			}

@@ -143,9 +143,15 @@ func (s SharedData) Get(key string) (value []byte, cas uint32, ok bool) {
 	return append([]byte(nil), v...), c, st == StatusOK
 }
 
-// Set stores a value as proxy_set_shared_data does (same CAS rules), e.g. to seed a test.
-// Like a VM, it needs a live VM of the vm_id for the value to outlive the call.
+// Set stores a value as proxy_set_shared_data does (same CAS rules), e.g. to seed a test. The
+// store exists only while a VM of the vm_id runs: without one, Set is NOT_FOUND.
 func (s SharedData) Set(key string, value []byte, cas uint32) Status {
+	s.d.mu.Lock()
+	live := s.d.refs[s.vmID] > 0
+	s.d.mu.Unlock()
+	if !live {
+		return StatusNotFound
+	}
 	return s.d.set(s.vmID, key, append([]byte(nil), value...), cas)
 }
 

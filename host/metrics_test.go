@@ -1,0 +1,109 @@
+package host
+
+import (
+	"context"
+	"reflect"
+	"testing"
+)
+
+// Metrics are shared by a plugin's VMs as Envoy's stats are: the guest reads the
+// plugin-wide value, Plugin.Metrics has it, VM.Metrics has each VM's own part.
+func TestMetrics(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	p := newPlugin(t, rt, "abi", PluginConfig{Workers: 2})
+	var up recorder
+	for i, want := range []string{"1|3", "2|6", "3|9"} {
+		if _, err := p.Do(context.Background(), get("metric"), up.upstream); err != nil {
+			t.Fatal(err)
+		}
+		if got := resultOf(t, up.last(t), "metric"); got != want {
+			t.Errorf("request %d: guest reads requests|inflight = %s, want %s", i, got, want)
+		}
+	}
+	buckets := func(n uint64) []uint64 { // 7 falls in every bucket from le=10 up
+		b := make([]uint64, len(HistogramBounds))
+		for i, bound := range HistogramBounds {
+			if bound >= 7 {
+				b[i] = n
+			}
+		}
+		return b
+	}
+	want := []Metric{
+		{Name: "abi_inflight", Type: MetricGauge, Value: 9},
+		{Name: "abi_latency", Type: MetricHistogram, Count: 3, Sum: 21, Buckets: buckets(3)},
+		{Name: "abi_requests", Type: MetricCounter, Value: 3},
+		{Name: "abi_ticks", Type: MetricCounter},
+	}
+	if got := p.Metrics(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Plugin.Metrics\n got %+v\nwant %+v", got, want)
+	}
+	// Round robin: worker 0 served requests 1 and 3, worker 1 request 2.
+	wantVM0 := []Metric{
+		{Name: "abi_inflight", Type: MetricGauge, Value: 6},
+		{Name: "abi_latency", Type: MetricHistogram, Count: 2, Sum: 14, Buckets: buckets(2)},
+		{Name: "abi_requests", Type: MetricCounter, Value: 2},
+		{Name: "abi_ticks", Type: MetricCounter},
+	}
+	if got := p.VMs()[0].Metrics(); !reflect.DeepEqual(got, wantVM0) {
+		t.Errorf("VM 0 Metrics\n got %+v\nwant %+v", got, wantVM0)
+	}
+}
+
+// ABI-level metric ids and statuses, following Envoy.
+func TestMetricStatuses(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	v := probeVM(t, rt, PluginConfig{}, envImport("proxy_define_metric"), envImport("proxy_increment_metric"),
+		envImport("proxy_record_metric"), envImport("proxy_get_metric"))
+	poke(t, v, 0, []byte("c1c2g1h1"))
+	define := func(typ, off uint64) (Status, uint32) {
+		st := Status(callIn(t, v, rootContextID, "proxy_define_metric", typ, off, 2, 100))
+		return st, peekU32(t, v, 100)
+	}
+	for _, d := range []struct {
+		typ, off uint64
+		want     Status
+		id       uint32
+	}{
+		{0, 0, StatusOK, 0}, // counters: 0, 4, ...
+		{0, 2, StatusOK, 4},
+		{0, 0, StatusOK, 0}, // same name and type: same id
+		{1, 4, StatusOK, 1}, // gauges: 1, 5, ...
+		{2, 6, StatusOK, 2}, // histograms: 2, 6, ...
+		{3, 0, StatusBadArgument, 2},
+	} {
+		if st, id := define(d.typ, d.off); st != d.want || id != d.id {
+			t.Errorf("define(type %d, %q) = %v id %d, want %v id %d", d.typ, "c1c2g1h1"[d.off:d.off+2], st, id, d.want, d.id)
+		}
+	}
+	neg := func(n int64) uint64 { return uint64(n) }
+	for _, op := range []struct {
+		fn   string
+		id   uint64
+		arg  uint64
+		want Status
+	}{
+		{"proxy_increment_metric", 0, 5, StatusOK},
+		{"proxy_increment_metric", 0, neg(-1), StatusBadArgument},
+		{"proxy_increment_metric", 1, neg(-3), StatusOK},
+		{"proxy_increment_metric", 2, 1, StatusBadArgument},
+		{"proxy_increment_metric", 8, 1, StatusNotFound},
+		{"proxy_record_metric", 0, 2, StatusOK},
+		{"proxy_record_metric", 1, 40, StatusOK},
+		{"proxy_record_metric", 2, 600, StatusOK},
+	} {
+		if got := Status(callIn(t, v, rootContextID, op.fn, op.id, op.arg)); got != op.want {
+			t.Errorf("%s(%d, %d) = %v, want %v", op.fn, op.id, int64(op.arg), got, op.want)
+		}
+	}
+	for _, g := range []struct {
+		id    uint64
+		want  Status
+		value uint64
+	}{{0, StatusOK, 7}, {1, StatusOK, 40}, {2, StatusBadArgument, 0}, {12, StatusNotFound, 0}} {
+		poke(t, v, 200, make([]byte, 8))
+		if st := Status(callIn(t, v, rootContextID, "proxy_get_metric", g.id, 200)); st != g.want || peekU64(t, v, 200) != g.value {
+			t.Errorf("get(%d) = %v %d, want %v %d", g.id, st, peekU64(t, v, 200), g.want, g.value)
+		}
+	}
+}
