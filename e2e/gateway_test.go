@@ -34,7 +34,7 @@ var gwEpoch = time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
 // gwTest is a gateway started in-process for one test, with its files and logs.
 type gwTest struct {
 	*gateway.Gateway
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	wasm   string
 	config string
@@ -53,7 +53,7 @@ type gwSetup struct {
 	watch    time.Duration // 0: off
 }
 
-func startGateway(t *testing.T, s gwSetup) *gwTest {
+func startGateway(t testing.TB, s gwSetup) *gwTest {
 	t.Helper()
 	dir := t.TempDir()
 	g := &gwTest{t: t, dir: dir, wasm: filepath.Join(dir, "filter.wasm"), config: filepath.Join(dir, "plugin.json"),
@@ -100,7 +100,7 @@ func startGateway(t *testing.T, s gwSetup) *gwTest {
 
 // writeFile replaces a file atomically (write, then rename), as an editor or a build would,
 // so that the watcher never sees half a file.
-func writeFile(t *testing.T, path string, data []byte) {
+func writeFile(t testing.TB, path string, data []byte) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
