@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,18 +111,9 @@ func (v *VM) runHTTPCall(req *http.Request, token uint32, cancel context.CancelF
 		body, err := io.ReadAll(r.Body)
 		r.Body.Close()
 		if err == nil {
-			resp.headers = Headers{{":status", strconv.Itoa(r.StatusCode)}}
-			for name, values := range r.Header {
-				for _, val := range values {
-					resp.headers = append(resp.headers, [2]string{strings.ToLower(name), val})
-				}
-			}
+			resp.headers = append(Headers{{":status", strconv.Itoa(r.StatusCode)}}, sortedPairs(r.Header)...)
 			resp.body = body
-			for name, values := range r.Trailer {
-				for _, val := range values {
-					resp.trailers = append(resp.trailers, [2]string{strings.ToLower(name), val})
-				}
-			}
+			resp.trailers = sortedPairs(r.Trailer)
 		}
 	}
 	v.mu.Lock()
@@ -146,3 +138,20 @@ func (v *VM) runHTTPCall(req *http.Request, token uint32, cancel context.CancelF
 // dropped because the VM closed or failed). It must not be called with the VM's lock held,
 // e.g. from a LogSink.
 func (v *VM) WaitHTTPCalls() { v.http.wg.Wait() }
+
+// sortedPairs turns a net/http header into lower-cased pairs, sorted by name: net/http keeps
+// no order, and a stable one makes the guest's view reproducible.
+func sortedPairs(h http.Header) Headers {
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out Headers
+	for _, name := range names {
+		for _, val := range h[name] {
+			out = append(out, [2]string{strings.ToLower(name), val})
+		}
+	}
+	return out
+}

@@ -1,0 +1,109 @@
+package host
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The guest dispatches an HTTP call and pauses the request; the answer arrives on the root
+// context, and the guest resumes the request from its callback.
+func TestHTTPCall(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.String()+" host="+r.Host+" x-from="+r.Header.Get("x-from")+" body="+string(body))
+		mu.Unlock()
+		if r.URL.Query().Get("x") == "slow" {
+			<-release
+		}
+		w.Header().Set("X-Answer", "42")
+		w.WriteHeader(201)
+		io.WriteString(w, "pong")
+	}))
+	defer srv.Close()
+	defer close(release)
+	rt := newRuntime(t, Options{Clusters: map[string]string{"auth": srv.URL}})
+	p := newPlugin(t, rt, "abi", PluginConfig{})
+
+	t.Run("resume", func(t *testing.T) {
+		var up recorder
+		resp, err := p.Do(context.Background(), get("httpcall", "x-cluster", "auth", "x-timeout", "5000"), up.upstream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 200 {
+			t.Errorf("status = %d, want 200", resp.Status)
+		}
+		// 5 headers: :status, content-length, content-type, date, x-answer.
+		if got := resultOf(t, up.last(t), "httpcall"); got != "5|201|pong" {
+			t.Errorf("callout result = %q, want 5|201|pong", got)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if want := "POST /call?x=1 host=svc.local x-from=guest body=ping"; len(seen) != 1 || seen[0] != want {
+			t.Errorf("the cluster saw %q, want [%q]", seen, want)
+		}
+	})
+	t.Run("local response from the callback", func(t *testing.T) {
+		var up recorder
+		resp, err := p.Do(context.Background(), get("httpcall-local", "x-cluster", "auth"), up.upstream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 401 || string(resp.Body) != "callout said 201" || up.count() != 0 {
+			t.Errorf("response = %d %q (upstream called %d times), want 401 \"callout said 201\" and no upstream", resp.Status, resp.Body, up.count())
+		}
+	})
+	t.Run("unknown cluster", func(t *testing.T) {
+		var up recorder
+		if _, err := p.Do(context.Background(), get("httpcall", "x-cluster", "nope"), up.upstream); err != nil {
+			t.Fatal(err)
+		}
+		if got := resultOf(t, up.last(t), "httpcall"); got != "dispatch:bad_argument" {
+			t.Errorf("result = %q, want dispatch:bad_argument", got)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		// The handler blocks until the test ends, so only the call's own timeout ends it;
+		// Envoy then answers with no headers, no body, no trailers.
+		slow := &Request{Headers: Headers{{":authority", "a"}, {":path", "/"}, {":method", "GET"},
+			{"x-op", "httpcall"}, {"x-cluster", "slowauth"}, {"x-timeout", "50"}}}
+		rt := newRuntime(t, Options{Clusters: map[string]string{"slowauth": srv.URL + "/?x=slow&"}})
+		p := newPlugin(t, rt, "abi", PluginConfig{})
+		var up recorder
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := p.Do(ctx, slow, up.upstream); err != nil {
+			t.Fatal(err)
+		}
+		if got := resultOf(t, up.last(t), "httpcall"); got != "0||" {
+			t.Errorf("result after the timeout = %q, want 0||", got)
+		}
+	})
+}
+
+// A paused stream waits for the filter; a context ending first is reported.
+func TestWaitReportsContext(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	rt := newRuntime(t, Options{Clusters: map[string]string{"auth": srv.URL}})
+	p := newPlugin(t, rt, "abi", PluginConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var up recorder
+	_, err := p.Do(ctx, get("httpcall", "x-cluster", "auth"), up.upstream)
+	if err == nil || !strings.Contains(err.Error(), "still paused by the filter: context canceled") {
+		t.Errorf("err = %v, want the paused stream reported", err)
+	}
+}
