@@ -126,7 +126,7 @@ Try it (admin: http://127.0.0.1:9901/stats/prometheus):
   curl -i -H 'x-api-key: FreeDemoKeyAlice000000000000001' http://127.0.0.1:8080/pets
     # key alice: 200, the echo shows x-api-key stripped and the identity headers added
   for i in $(seq 1 10); do curl -s -o /dev/null -w '%{http_code} ' -H 'x-api-key: FreeDemoKeyAlice000000000000001' http://127.0.0.1:8080/pets; done; echo
-    # a burst: 200 for the first 5 (the plan's burst), then 429 {"message":"Too Many Requests"}
+    # a burst: 200 while the 5-token bucket lasts (it refills 2 per second), then 429 {"message":"Too Many Requests"}
 
 `
 	if out.String() != want {

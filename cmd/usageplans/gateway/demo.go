@@ -76,7 +76,8 @@ func PrintDemo(w io.Writer, o Options) error {
 		fmt.Fprintf(w, "    # key %s: 200, the echo shows %s stripped and the identity headers added\n", t.key.ID, hdr)
 		fmt.Fprintf(w, "  for i in $(seq 1 %d); do curl -s -o /dev/null -w '%%{http_code} ' %s-H '%s: %s' %s; done; echo\n",
 			t.burst+5, hostFlag, hdr, t.key.Value, url)
-		fmt.Fprintf(w, "    # a burst: 200 for the first %d (the plan's burst), then 429 {\"message\":\"Too Many Requests\"}\n", t.burst)
+		fmt.Fprintf(w, "    # a burst: 200 while the %d-token bucket lasts (it refills %s per second), then 429 {\"message\":\"Too Many Requests\"}\n",
+			t.burst, formatFloat(t.rate))
 	}
 	fmt.Fprintln(w)
 	return nil
@@ -113,7 +114,8 @@ func plainKeys(data []byte) []demoKey {
 type target struct {
 	host, path string
 	key        demoKey
-	burst      int64
+	burst      int64   // the smallest bucket the key's requests pass
+	rate       float64 // its refill rate
 }
 
 var param = regexp.MustCompile(`\{[^}]*\}`)
@@ -161,14 +163,14 @@ func demoTarget(cfg *config.Config, routes []*Route, keys []demoKey) (target, bo
 					continue
 				}
 				var buf [4]config.Limit
-				burst := int64(-1)
+				burst, rate := int64(-1), 0.0
 				for _, l := range cfg.AppendLimits(buf[:0], plan, match) {
 					if burst < 0 || l.Throttle.Burst < burst {
-						burst = l.Throttle.Burst
+						burst, rate = l.Throttle.Burst, l.Throttle.Rate
 					}
 				}
 				if burst >= 0 && (best.burst < 0 || burst < best.burst) {
-					best.key, best.burst = k, burst
+					best.key, best.burst, best.rate = k, burst, rate
 				}
 			}
 			if best.burst >= 0 {
