@@ -35,7 +35,7 @@ type VM struct {
 	fns    guestFuncs
 
 	allocStack [1]uint64
-	callStack  [8]uint64
+	callStack  [16]uint64
 
 	// mu serialises guest calls; the fields below it are guarded by it.
 	mu           sync.Mutex
