@@ -262,6 +262,14 @@ func (v *VM) PluginConfiguration() []byte {
 // MemoryPages is the guest's linear memory size in 64 KiB pages.
 func (v *VM) MemoryPages() uint32 { return v.mem.Size() / 65536 }
 
+// Closed reports whether the VM was closed (by Close, Plugin.Close, or retirement after a
+// Swap).
+func (v *VM) Closed() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.closed
+}
+
 // Close ends the VM: pending HTTP calls are cancelled, open streams are dropped without
 // callbacks (as Envoy does when it destroys a VM), and when it is the vm_id's last VM its
 // shared data is erased.

@@ -1,0 +1,164 @@
+package host
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// A stream keeps the VM it started on through a swap; the old VM closes after its last
+// stream, and new streams run on the new version.
+func TestSwapDrainsInFlight(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	p := newPlugin(t, rt, "abi", PluginConfig{Configuration: []byte("v1")})
+	old := p.VMs()[0]
+	inflight, err := p.NewStream(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Swap(context.Background(), nil, []byte("v2")); err != nil {
+		t.Fatal(err)
+	}
+	if p.Version() != 2 || string(p.Configuration()) != "v2" {
+		t.Fatalf("after Swap: version %d configuration %q, want 2 v2", p.Version(), p.Configuration())
+	}
+	if _, err := inflight.RequestHeaders(get("config").Headers, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := inflight.Headers(MapRequestHeaders).Get("x-r-config"); got != "v1|ok" {
+		t.Errorf("in-flight stream ran with configuration %q, want v1|ok", got)
+	}
+	if old.Closed() {
+		t.Fatal("old VM closed while a stream was still open on it")
+	}
+	if err := inflight.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.WaitRetired()
+	if !old.Closed() {
+		t.Error("old VM still open after its last stream")
+	}
+	var up recorder
+	if _, err := p.Do(context.Background(), get("config"), up.upstream); err != nil {
+		t.Fatal(err)
+	}
+	if got := resultOf(t, up.last(t), "config"); got != "v2|ok" {
+		t.Errorf("new stream ran with %q, want v2|ok", got)
+	}
+}
+
+// A swap that fails leaves the running version in place.
+func TestSwapFailureKeepsRunningVersion(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	p := newPlugin(t, rt, "abi", PluginConfig{Workers: 2, Configuration: []byte("good")})
+	before := p.VMs()
+	if _, err := rt.Compile(context.Background(), []byte("not wasm")); err == nil {
+		t.Fatal("Compile accepted garbage")
+	}
+	err := p.Swap(context.Background(), nil, []byte("reject: bad"))
+	want := "host: plugin test: swap to version 2 failed, version 1 stays: host: test vm1#0: proxy_on_configure returned false"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Swap error = %v, want it to contain %q", err, want)
+	}
+	err = p.Swap(context.Background(), compile(t, rt, "badinit"), nil)
+	if err == nil || !strings.Contains(err.Error(), "_initialize trapped") {
+		t.Fatalf("Swap to a module that traps: %v", err)
+	}
+	if p.Version() != 1 || string(p.Configuration()) != "good" {
+		t.Errorf("version %d configuration %q, want 1 good", p.Version(), p.Configuration())
+	}
+	for i, v := range p.VMs() {
+		if v != before[i] || v.Closed() {
+			t.Errorf("worker %d changed or closed", i)
+		}
+	}
+	var up recorder
+	if _, err := p.Do(context.Background(), get("config"), up.upstream); err != nil {
+		t.Fatal(err)
+	}
+	if got := resultOf(t, up.last(t), "config"); got != "good|ok" {
+		t.Errorf("config after the failed swaps = %q, want good|ok", got)
+	}
+}
+
+// Swaps under concurrent traffic keep the shared data: the vm_id never loses its last VM, so
+// every CAS increment made before, during and after the swaps is counted.
+func TestSwapUnderLoadKeepsSharedData(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	p := newPlugin(t, rt, "abi", PluginConfig{Workers: 2, Configuration: []byte("v1")})
+	if st := rt.SharedData("vm1").Set("n", []byte("0"), 0); st != StatusOK {
+		t.Fatal(st)
+	}
+	v2 := compile(t, rt, "abi") // same bytes: the compilation cache answers
+	const clients, perClient = 4, 150
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var up recorder
+			for i := 0; i < perClient; i++ {
+				resp, err := p.Do(context.Background(), get("cas-incr", "x-key", "n"), up.upstream)
+				if err == nil && resp.Status != 200 {
+					err = &statusError{resp.Status}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	for k, step := range []struct {
+		m      *Module
+		config string
+	}{{nil, "v2"}, {v2, "v3"}, {nil, "reject-v4"}, {v2, "v5"}} {
+		for done.Load() < int64((k+1)*clients*perClient/5) && len(errs) == 0 {
+			runtime.Gosched() // let traffic flow between swaps
+		}
+		err := p.Swap(context.Background(), step.m, []byte(step.config))
+		if rejected := strings.HasPrefix(step.config, "reject"); (err != nil) != rejected {
+			t.Fatalf("Swap(%s) = %v", step.config, err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	p.WaitRetired()
+	if v, _, _ := rt.SharedData("vm1").Get("n"); string(v) != strconv.Itoa(clients*perClient) {
+		t.Errorf("n = %s, want %d", v, clients*perClient)
+	}
+	if p.Version() != 4 || string(p.Configuration()) != "v5" {
+		t.Errorf("version %d configuration %q, want 4 v5", p.Version(), p.Configuration())
+	}
+}
+
+type statusError struct{ status int }
+
+func (e *statusError) Error() string { return "status " + strconv.Itoa(e.status) }
+
+func BenchmarkRequest(b *testing.B) {
+	rt := newRuntime(b, Options{})
+	p := newPlugin(b, rt, "noop", PluginConfig{})
+	vm := p.VMs()[0]
+	req := &Request{Headers: Headers{{":authority", "example.com"}, {":path", "/pets"}, {":method", "GET"}, {":scheme", "http"}, {"x-api-key", "k"}}}
+	resp := &Response{Status: 200}
+	upstream := func(context.Context, *Request) (*Response, error) { return resp, nil }
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := vm.Do(ctx, req, upstream); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
