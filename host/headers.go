@@ -1,6 +1,10 @@
 package host
 
-import "strings"
+import (
+	"net/http"
+	"sort"
+	"strings"
+)
 
 // Headers is an ordered list of header (or trailer) name/value pairs. A name may repeat.
 type Headers [][2]string
@@ -260,4 +264,44 @@ func (v *VM) headerArgs(s []uint64, withValue bool) (*Headers, string, string, S
 		}
 	}
 	return h, strings.ToLower(key), value, StatusOK
+}
+
+// RequestHeadersFromHTTP returns a request's headers as Envoy hands them to a filter: the
+// pseudo headers :authority, :path, :method and :scheme first, then the other headers with
+// lower-cased names. net/http keeps no header order, so names are sorted.
+func RequestHeadersFromHTTP(r *http.Request) Headers {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	h := Headers{{":authority", r.Host}, {":path", r.URL.RequestURI()}, {":method", r.Method}, {":scheme", scheme}}
+	return append(h, sortedPairs(r.Header)...)
+}
+
+// HTTPHeader returns the headers other than pseudo headers as a net/http header.
+func (h Headers) HTTPHeader() http.Header {
+	out := http.Header{}
+	for _, p := range h {
+		if !strings.HasPrefix(p[0], ":") {
+			out.Add(p[0], p[1])
+		}
+	}
+	return out
+}
+
+// sortedPairs turns a net/http header into lower-cased pairs, sorted by name: net/http keeps
+// no order, and a stable one makes the guest's view reproducible.
+func sortedPairs(h http.Header) Headers {
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out Headers
+	for _, name := range names {
+		for _, val := range h[name] {
+			out = append(out, [2]string{strings.ToLower(name), val})
+		}
+	}
+	return out
 }

@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"encoding/binary"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"testing"
 )
@@ -117,5 +119,21 @@ func TestHeaderMapStatuses(t *testing.T) {
 	}
 	if st := Status(callIn(t, v, s.ID(), "proxy_get_header_map_size", 0, 200)); st != StatusOK || peekU32(t, v, 200) != 27 {
 		t.Errorf("size = %v %d, want OK 27 (4 + 2×8 + \"a\\x001\\x00\" + \"b\\x00\\x00\")", st, peekU32(t, v, 200))
+	}
+}
+
+func TestRequestHeadersFromHTTP(t *testing.T) {
+	r := httptest.NewRequest("POST", "http://api.example.com/pets/1?x=y", nil)
+	r.Header.Set("X-Api-Key", "k")
+	r.Header.Add("Accept", "a")
+	r.Header.Add("Accept", "b")
+	want := Headers{{":authority", "api.example.com"}, {":path", "/pets/1?x=y"}, {":method", "POST"}, {":scheme", "http"},
+		{"accept", "a"}, {"accept", "b"}, {"x-api-key", "k"}}
+	got := RequestHeadersFromHTTP(r)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+	if hh := got.HTTPHeader(); !reflect.DeepEqual(hh, http.Header{"Accept": {"a", "b"}, "X-Api-Key": {"k"}}) {
+		t.Errorf("HTTPHeader = %v", hh)
 	}
 }

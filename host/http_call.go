@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,20 +137,3 @@ func (v *VM) runHTTPCall(req *http.Request, token uint32, cancel context.CancelF
 // dropped because the VM closed or failed). It must not be called with the VM's lock held,
 // e.g. from a LogSink.
 func (v *VM) WaitHTTPCalls() { v.http.wg.Wait() }
-
-// sortedPairs turns a net/http header into lower-cased pairs, sorted by name: net/http keeps
-// no order, and a stable one makes the guest's view reproducible.
-func sortedPairs(h http.Header) Headers {
-	names := make([]string, 0, len(h))
-	for name := range h {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	var out Headers
-	for _, name := range names {
-		for _, val := range h[name] {
-			out = append(out, [2]string{strings.ToLower(name), val})
-		}
-	}
-	return out
-}

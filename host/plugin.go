@@ -141,7 +141,8 @@ func (p *Plugin) NewStream(worker int) (*Stream, error) {
 		p.mu.RUnlock()
 		return nil, fmt.Errorf("host: plugin %s: %w", p.cfg.Name, errClosed)
 	}
-	v := p.gen.vms[worker%len(p.gen.vms)]
+	n := len(p.gen.vms)
+	v := p.gen.vms[(worker%n+n)%n]
 	v.streamRefs.Add(1) // under the read lock, so a Swap cannot retire v before this stream
 	p.mu.RUnlock()
 	return v.newStream()
@@ -149,7 +150,7 @@ func (p *Plugin) NewStream(worker int) (*Stream, error) {
 
 // Do runs one whole request (see VM.Do) on the next worker, round robin.
 func (p *Plugin) Do(ctx context.Context, req *Request, upstream Upstream) (*Response, error) {
-	s, err := p.NewStream(int(p.next.Add(1) - 1))
+	s, err := p.NewStream(int((p.next.Add(1) - 1) % uint64(p.cfg.Workers)))
 	if s == nil {
 		return nil, err
 	}
@@ -227,8 +228,8 @@ func (p *Plugin) Logs() []LogEntry {
 	return out
 }
 
-// Close closes the plugin's VMs, without waiting for open streams, and waits for the VMs
-// being retired.
+// Close closes the plugin's current VMs without waiting for their open streams (as Envoy
+// drops a VM). VMs retired by Swap still close after their last stream.
 func (p *Plugin) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
