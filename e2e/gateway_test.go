@@ -234,7 +234,7 @@ func tail(s string, n int) string {
 }
 
 // echoOf decodes the echo upstream's answer.
-func echoOf(t *testing.T, r reply) gateway.Echo {
+func echoOf(t testing.TB, r reply) gateway.Echo {
 	t.Helper()
 	var e gateway.Echo
 	if err := json.Unmarshal([]byte(r.body), &e); err != nil {

@@ -26,7 +26,8 @@ type ReloadResult struct {
 // to them: new VMs with the same vm_id take new requests, in-flight requests finish on the
 // old ones, shared data survives. A module that does not compile or a configuration the
 // filter rejects leaves the running version serving; the error says why, and is logged and
-// counted (gateway.reload.failure). reason is for the log ("SIGHUP", "POST /reload", ...).
+// counted (gateway.reload.failure). With unchanged files, a reload still replaces the VMs
+// when one of them failed (a trap). reason is for the log ("SIGHUP", "POST /reload", ...).
 func (g *Gateway) Reload(ctx context.Context, reason string) (ReloadResult, error) {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
@@ -52,7 +53,8 @@ func (g *Gateway) Reload(ctx context.Context, reason string) (ReloadResult, erro
 	}
 	wd, cd := digest(wasm), digest(cfg)
 	res.ModuleChanged, res.ConfigChanged = wd != cur.wasmSHA256, cd != cur.configSHA256
-	if !res.ModuleChanged && !res.ConfigChanged {
+	failed := g.failedVMs()
+	if !res.ModuleChanged && !res.ConfigChanged && failed == 0 {
 		g.stats.reloadUnchanged.Add(1)
 		g.logf("reload (%s): module and configuration unchanged, version %d keeps serving", reason, cur.n)
 		return res, nil
@@ -83,6 +85,8 @@ func (g *Gateway) Reload(ctx context.Context, reason string) (ReloadResult, erro
 	res.Changed, res.Version, res.ModuleSHA256, res.ConfigSHA256 = true, next.n, wd, cd
 	what := "module and configuration"
 	switch {
+	case !res.ConfigChanged && !res.ModuleChanged:
+		what = fmt.Sprintf("VMs for the %d that had failed", failed)
 	case !res.ConfigChanged:
 		what = "module"
 	case !res.ModuleChanged:
@@ -91,6 +95,18 @@ func (g *Gateway) Reload(ctx context.Context, reason string) (ReloadResult, erro
 	g.logf("reload (%s): swapped to version %d in %v (new %s; module sha256 %s, configuration sha256 %s); version %d finishes its in-flight requests",
 		reason, next.n, time.Since(start).Round(time.Millisecond), what, short(wd), short(cd), cur.n)
 	return res, nil
+}
+
+// failedVMs counts the serving VMs that a trap failed: they answer 503 (Envoy's
+// FAIL_CLOSED) until a reload replaces them, even with unchanged files.
+func (g *Gateway) failedVMs() int {
+	n := 0
+	for _, v := range g.plugin.VMs() {
+		if v.Failed() != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // fileStamp is what the watcher compares: a change of size or modification time.

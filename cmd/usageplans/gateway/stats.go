@@ -109,6 +109,7 @@ func (g *Gateway) snapshot() []stat {
 		stat{name: "gateway.reload.unchanged", prom: "usageplans_gateway_reload_unchanged", value: s.reloadUnchanged.Load()},
 		stat{name: "gateway.generation", prom: "usageplans_gateway_generation", typ: host.MetricGauge, value: uint64(g.active().n)},
 		stat{name: "gateway.workers", prom: "usageplans_gateway_workers", typ: host.MetricGauge, value: uint64(g.opts.Workers)},
+		stat{name: "gateway.workers_failed", prom: "usageplans_gateway_workers_failed", typ: host.MetricGauge, value: uint64(g.failedVMs())},
 	)
 	// Envoy exports a Wasm metric "x.y" as the stat "wasmcustom.x.y", and in Prometheus
 	// without the custom namespace and without the "envoy_" prefix: "x_y".
