@@ -124,6 +124,8 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	if g.routes, err = loadRoutes(o.Routes, o.Upstream); err != nil {
 		return nil, err
 	}
+	// Stamped before reading, so that a change made while starting is seen by the watcher.
+	stamps := [2]fileStamp{stampOf(o.Wasm), stampOf(o.Config)}
 	wasm, err := os.ReadFile(o.Wasm)
 	if err != nil {
 		return nil, fmt.Errorf("--wasm: %w", err)
@@ -193,7 +195,7 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	}()
 	if o.WatchInterval > 0 {
 		g.background.Add(1)
-		go g.watch(o.WatchInterval)
+		go g.watch(o.WatchInterval, stamps)
 	}
 	a := g.active()
 	g.logf("serving on http://%s (admin http://%s): %d workers, vm_id %s, root_id %s, module %s sha256 %s, configuration %s",

@@ -109,10 +109,11 @@ func (g *Gateway) failedVMs() int {
 	return n
 }
 
-// fileStamp is what the watcher compares: a change of size or modification time.
+// fileStamp is what the watcher compares: a change of size, modification time or inode.
 type fileStamp struct {
 	size    int64
 	modTime time.Time
+	inode   uint64
 	exists  bool
 }
 
@@ -121,17 +122,18 @@ func stampOf(path string) fileStamp {
 	if err != nil {
 		return fileStamp{}
 	}
-	return fileStamp{size: fi.Size(), modTime: fi.ModTime(), exists: true}
+	return fileStamp{size: fi.Size(), modTime: fi.ModTime(), inode: inode(fi), exists: true}
 }
 
 // watch reloads when --wasm or --config changed and then stayed the same for one interval,
 // so that a file still being written is not loaded half-way.
-func (g *Gateway) watch(interval time.Duration) {
+// last holds the stamps of the files as first loaded.
+func (g *Gateway) watch(interval time.Duration, last [2]fileStamp) {
 	defer g.background.Done()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	stamps := func() [2]fileStamp { return [2]fileStamp{stampOf(g.opts.Wasm), stampOf(g.opts.Config)} }
-	last, settling := stamps(), false
+	settling := false
 	for {
 		select {
 		case <-g.stopWatch:
