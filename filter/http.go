@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -11,6 +10,10 @@ import (
 	"github.com/usageplans/usageplans/filter/config"
 	"github.com/usageplans/usageplans/filter/core"
 )
+
+// now is the wall clock. In Wasm it is the host's (WASI clock_time_get), which is how the
+// e2e tests move time; native tests replace it.
+var now = time.Now
 
 // httpContext is one request. It keeps the configuration it started with, so a
 // reconfiguration in the middle of a request does not change how that request is treated.
@@ -31,7 +34,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		return h.fail(fmt.Errorf("no configuration accepted"))
 	}
 	req := h.request()
-	d := h.plugin.decider.Decide(h.cfg, req, time.Now(), sharedData{})
+	d := h.plugin.decider.Decide(h.cfg, req, now(), sharedData{})
 	return h.act(&d)
 }
 
@@ -87,7 +90,7 @@ func (h *httpContext) act(d *core.Decision) types.Action {
 			o = outcomeCASExhausted
 		}
 		h.metrics.count(o, d.Plan)
-		logDecision(proxywasm.LogWarnf, d, "state failure: "+d.Err.Error())
+		logDecision(proxywasm.LogWarnf, d, "state failure")
 		if h.cfg.FailurePolicy == config.FailOpen || h.cfg.ShadowMode {
 			h.admit(d)
 			return types.ActionContinue
@@ -215,39 +218,9 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	return types.ActionContinue
 }
 
-// logDecision writes one line about a decided request: plan, stage, resource, method,
-// the limit that fired and the key id. Never the key value: the Decision does not hold it.
+// logDecision writes one line about a decided request: outcome, reason, route, stage,
+// resource, method, key id, plan and the limit that fired. Never the key value: the Decision
+// does not hold it.
 func logDecision(logf func(string, ...any), d *core.Decision, what string) {
-	var b strings.Builder
-	b.WriteString("usageplans: ")
-	b.WriteString(d.Outcome.String())
-	b.WriteString(": ")
-	b.WriteString(what)
-	if d.Reason != "" {
-		b.WriteString(": ")
-		b.WriteString(d.Reason)
-	}
-	if d.Stage != nil {
-		b.WriteString(" stage=")
-		b.WriteString(d.Stage.ID)
-	}
-	if d.Method != nil {
-		b.WriteString(" method=")
-		b.WriteString(d.Method.ID)
-	}
-	if d.Plan != nil {
-		b.WriteString(" plan=")
-		b.WriteString(d.Plan.ID)
-	}
-	if d.Key != nil {
-		b.WriteString(" key_id=")
-		b.WriteString(d.Key.ID)
-	}
-	if d.Limit != nil {
-		fmt.Fprintf(&b, " limit=%s rate=%g burst=%d", d.Limit.ID, d.Limit.Throttle.Rate, d.Limit.Throttle.Burst)
-	}
-	if d.RetryAfter > 0 {
-		fmt.Fprintf(&b, " retry_after=%ds", d.RetryAfter)
-	}
-	logf("%s", b.String())
+	logf("usageplans: %s: %s", what, d.LogFields())
 }

@@ -34,7 +34,6 @@ func (o outcome) String() string { return outcomeNames[o] }
 type metrics struct {
 	total           [numOutcomes]proxywasm.MetricCounter
 	perPlan         map[*config.Plan]*[numOutcomes]proxywasm.MetricCounter
-	configRejects   proxywasm.MetricCounter
 	panicsRecovered proxywasm.MetricCounter
 }
 
@@ -52,7 +51,6 @@ func newMetrics(cfg *config.Config) *metrics {
 		}
 		m.perPlan[p] = &c
 	}
-	m.configRejects = proxywasm.DefineCounterMetric("usageplans.config.rejected")
 	m.panicsRecovered = proxywasm.DefineCounterMetric("usageplans.panics_recovered")
 	return m
 }
@@ -67,9 +65,11 @@ func (m *metrics) count(o outcome, plan *config.Plan) {
 	}
 }
 
-func (m *metrics) configRejected() {
+// configRejected counts a rejected configuration; it needs no accepted one, so that the very
+// first configuration of a plugin is counted too when it is rejected.
+func configRejected() {
 	defer func() { _ = recover() }()
-	m.configRejects.Increment(1)
+	proxywasm.DefineCounterMetric("usageplans.config.rejected").Increment(1)
 }
 
 func (m *metrics) panicRecovered() {

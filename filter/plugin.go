@@ -35,6 +35,15 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		proxywasm.LogCriticalf("usageplans %s: configuration rejected: reading it: %v", version, err)
 		return types.OnPluginStartStatusFailed
 	}
+	if !p.configure(data) {
+		return types.OnPluginStartStatusFailed
+	}
+	return types.OnPluginStartStatusOK
+}
+
+// configure parses data and, when it is valid, puts it in force; otherwise it logs every
+// problem and leaves the configuration in force (if any) unchanged.
+func (p *pluginContext) configure(data []byte) bool {
 	cfg, err := config.Parse(data)
 	if err != nil {
 		// Every problem, one log line each, so that Envoy's log shows the whole list.
@@ -43,16 +52,14 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		for _, l := range lines {
 			proxywasm.LogCriticalf("usageplans: config: %s", l)
 		}
-		if p.metrics != nil {
-			p.metrics.configRejected()
-		}
-		return types.OnPluginStartStatusFailed
+		configRejected()
+		return false
 	}
 	p.cfg = cfg
 	p.metrics = newMetrics(cfg)
 	proxywasm.LogInfof("usageplans %s: configuration accepted: %d plan(s), %d key(s), %d route(s), shadow=%t, failure policy %s",
 		version, len(cfg.Plans), len(cfg.Keys), len(cfg.Routes), cfg.ShadowMode, cfg.FailurePolicy)
-	return types.OnPluginStartStatusOK
+	return true
 }
 
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
