@@ -175,10 +175,15 @@ func (g *gwTest) prom() map[string]string {
 	return out
 }
 
-// wantStats compares Prometheus samples with exact values.
+// wantStats compares Prometheus samples with exact values, once no request is active: a
+// client may read its whole response a moment before the gateway has counted it.
 func (g *gwTest) wantStats(want map[string]string) {
 	g.t.Helper()
 	got := g.prom()
+	for i := 0; i < 1000 && got["envoy_http_downstream_rq_active{"+hcm+"}"] != "0"; i++ {
+		time.Sleep(time.Millisecond)
+		got = g.prom()
+	}
 	for name, v := range want {
 		if got[name] != v {
 			g.t.Errorf("/stats/prometheus %s = %q, want %q", name, got[name], v)
