@@ -17,38 +17,43 @@ const (
 	bufferTypeMax                         = BufferCallData
 )
 
-// buffer resolves a buffer type for the running context. writable reports whether
-// proxy_set_buffer_bytes may change it (the bodies; configurations are read-only).
+// buffer resolves a buffer type for the running context as Envoy's getBuffer does. writable
+// reports whether proxy_set_buffer_bytes may change it (the bodies while the filter holds
+// them). A body the filter does not hold now (outside its callbacks, after Continue, from the
+// root context), network and gRPC data, and call data are empty (size 0, OK), as Envoy's
+// buffer over nothing is.
+//   - NOT_FOUND: the plugin configuration outside proxy_on_vm_start and proxy_on_configure
+//     (Envoy keeps it only while configuring), the HTTP-call body outside its callback.
 //   - BAD_ARGUMENT: the type is above 8.
-//   - NOT_FOUND: the buffer does not exist here: a body outside a stream or before its
-//     callback, the HTTP-call body outside proxy_on_http_call_response, network and gRPC
-//     buffers, call data.
 func (v *VM) buffer(t BufferType) (buf *[]byte, writable bool, st Status) {
+	var empty []byte
 	switch t {
 	case BufferHTTPRequestBody, BufferHTTPResponseBody:
 		s := v.stream()
 		if s == nil {
-			return nil, false, StatusNotFound
+			return &empty, false, StatusOK
 		}
-		b := &s.reqBody
-		if t == BufferHTTPResponseBody {
-			b = &s.respBody
+		if t == BufferHTTPRequestBody && s.reqBodyLive {
+			return &s.reqBody, true, StatusOK
 		}
-		if *b == nil {
-			return nil, false, StatusNotFound
+		if t == BufferHTTPResponseBody && s.respBodyLive {
+			return &s.respBody, true, StatusOK
 		}
-		return b, true, StatusOK
+		return &empty, false, StatusOK
 	case BufferHTTPCallResponseBody:
-		if v.callResp == nil {
+		if v.callResp == nil || v.callResp.failed {
 			return nil, false, StatusNotFound
 		}
 		return &v.callResp.body, false, StatusOK
 	case BufferVMConfiguration:
 		return &v.vmConfig, false, StatusOK
 	case BufferPluginConfiguration:
+		if !v.configuring {
+			return nil, false, StatusNotFound
+		}
 		return &v.pluginConfig, false, StatusOK
 	case BufferDownstreamData, BufferUpstreamData, BufferGrpcReceive, BufferCallData:
-		return nil, false, StatusNotFound
+		return &empty, false, StatusOK
 	}
 	return nil, false, StatusBadArgument
 }
@@ -107,7 +112,7 @@ var bufferFuncs = []hostFunc{
 	// Changes a body the way Envoy's Buffer::copyFrom does: start 0 replaces the first
 	// length bytes with the data (length 0 prepends; length >= size replaces the whole body);
 	// start at or past the end appends.
-	//   - BAD_ARGUMENT: start inside the body but not 0, or a read-only buffer.
+	//   - BAD_ARGUMENT: start inside the body but not 0, or a buffer not writable now.
 	//   - NOT_FOUND: see buffer. INVALID_MEMORY_ACCESS: the data is out of range.
 	{name: "proxy_set_buffer_bytes", params: i32s(5), results: statusResult, fn: func(v *VM, s []uint64) {
 		b, writable, st := v.buffer(BufferType(uint32(s[0])))

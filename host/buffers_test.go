@@ -62,7 +62,7 @@ func TestBodyBuffering(t *testing.T) {
 // ABI-level buffer statuses and cpp-host's reading rules, through a probe.
 func TestBufferStatuses(t *testing.T) {
 	rt := newRuntime(t, Options{})
-	v := probeVM(t, rt, PluginConfig{Configuration: []byte("0123456789"), VMConfig: []byte{}},
+	v := probeVM(t, rt, PluginConfig{VMConfig: []byte("0123456789"), Configuration: []byte("plugin")},
 		envImport("proxy_get_buffer_bytes"), envImport("proxy_get_buffer_status"), envImport("proxy_set_buffer_bytes"))
 	tests := []struct {
 		name        string
@@ -71,14 +71,16 @@ func TestBufferStatuses(t *testing.T) {
 		out         string
 		wantWritten bool
 	}{
-		{"whole", []uint64{7, 0, 100}, StatusOK, "0123456789", true},
-		{"window", []uint64{7, 2, 3}, StatusOK, "234", true},
-		{"clipped", []uint64{7, 8, 100}, StatusOK, "89", true},
-		{"start at end", []uint64{7, 10, 5}, StatusOK, "", false},
-		{"empty VM configuration", []uint64{6, 0, 10}, StatusOK, "", false},
-		{"overflow", []uint64{7, 0xFFFFFFF0, 0x20}, StatusBadArgument, "", false},
-		{"request body from root", []uint64{0, 0, 10}, StatusNotFound, "", false},
-		{"call data", []uint64{8, 0, 10}, StatusNotFound, "", false},
+		{"whole", []uint64{6, 0, 100}, StatusOK, "0123456789", true},
+		{"window", []uint64{6, 2, 3}, StatusOK, "234", true},
+		{"clipped", []uint64{6, 8, 100}, StatusOK, "89", true},
+		{"start at end", []uint64{6, 10, 5}, StatusOK, "", false},
+		{"overflow", []uint64{6, 0xFFFFFFF0, 0x20}, StatusBadArgument, "", false},
+		// Envoy keeps the plugin configuration only while configuring.
+		{"plugin configuration after configure", []uint64{7, 0, 10}, StatusNotFound, "", false},
+		{"request body from root", []uint64{0, 0, 10}, StatusOK, "", false},
+		{"call data", []uint64{8, 0, 10}, StatusOK, "", false},
+		{"HTTP-call body outside its callback", []uint64{4, 0, 10}, StatusNotFound, "", false},
 		{"type 9", []uint64{9, 0, 10}, StatusBadArgument, "", false},
 	}
 	for _, tt := range tests {
@@ -99,12 +101,12 @@ func TestBufferStatuses(t *testing.T) {
 			}
 		})
 	}
-	if st := Status(callIn(t, v, rootContextID, "proxy_get_buffer_status", 7, 200, 204)); st != StatusOK || peekU32(t, v, 200) != 10 || peekU32(t, v, 204) != 0 {
+	if st := Status(callIn(t, v, rootContextID, "proxy_get_buffer_status", 6, 200, 204)); st != StatusOK || peekU32(t, v, 200) != 10 || peekU32(t, v, 204) != 0 {
 		t.Errorf("status = %v, length %d, flags %d; want OK 10 0", st, peekU32(t, v, 200), peekU32(t, v, 204))
 	}
 	poke(t, v, 300, []byte("XY"))
-	if st := Status(callIn(t, v, rootContextID, "proxy_set_buffer_bytes", 7, 0, 0, 300, 2)); st != StatusBadArgument {
-		t.Errorf("set on the plugin configuration = %v, want BAD_ARGUMENT (read-only)", st)
+	if st := Status(callIn(t, v, rootContextID, "proxy_set_buffer_bytes", 6, 0, 0, 300, 2)); st != StatusBadArgument {
+		t.Errorf("set on the VM configuration = %v, want BAD_ARGUMENT (read-only)", st)
 	}
 	// Envoy's copyFrom on a body: start 0 replaces a prefix, start >= size appends, else
 	// BAD_ARGUMENT.
@@ -116,6 +118,11 @@ func TestBufferStatuses(t *testing.T) {
 	if _, err := s.RequestBody([]byte("abcdef"), true); err != nil {
 		t.Fatal(err)
 	}
+	// The probe has no body callback, so the body was let go at once; hold it as a guest
+	// that returned Pause would.
+	v.mu.Lock()
+	s.reqBodyLive = true
+	v.mu.Unlock()
 	for _, st := range []struct {
 		start, length uint64
 		want          Status
@@ -131,5 +138,11 @@ func TestBufferStatuses(t *testing.T) {
 		if body := string(s.Body(BufferHTTPRequestBody)); got != st.want || body != st.body {
 			t.Errorf("set(start %d, length %d) = %v, body %q; want %v, %q", st.start, st.length, got, body, st.want, st.body)
 		}
+	}
+	v.mu.Lock()
+	s.reqBodyLive = false
+	v.mu.Unlock()
+	if got := Status(callIn(t, v, s.ID(), "proxy_set_buffer_bytes", 0, 0, 0, 300, 2)); got != StatusBadArgument {
+		t.Errorf("set on a body the filter let go = %v, want BAD_ARGUMENT", got)
 	}
 }

@@ -58,46 +58,62 @@ const (
 	mapTypeMax                         = MapHTTPCallResponseTrailer
 )
 
-// headerMap resolves a map type for the running context: a stream's request and response
-// maps, or the HTTP-call response while proxy_on_http_call_response runs.
-//   - BAD_ARGUMENT: the type is above 7, or a stream map is asked for from the root context
-//     (which has no stream, as in Envoy).
-//   - NOT_FOUND: the map does not exist (yet): e.g. response headers during the request, trailers
-//     the stream did not have, an HTTP-call map outside its callback, gRPC metadata.
-func (v *VM) headerMap(t MapType) (*Headers, Status) {
+// headerMap resolves a map type for the running context, as Envoy's getMap (mutate) and
+// getConstMap (read) do, or returns nil when the map is not available: a stream map from the
+// root context, a stream map the filter has let go (after Continue or proxy_continue_stream),
+// anything written during proxy_on_log (which reads the final request and response headers),
+// the HTTP-call response outside proxy_on_http_call_response (and always for writing), gRPC
+// metadata. As in Envoy, the request (or response) trailers are created when the filter
+// writes them during the last body callback of a stream that had none.
+func (v *VM) headerMap(t MapType, mutate bool) *Headers {
 	switch t {
 	case MapRequestHeaders, MapRequestTrailers, MapResponseHeaders, MapResponseTrailers:
 		s := v.stream()
 		if s == nil {
-			return nil, StatusBadArgument
+			return nil
 		}
-		var m *Headers
-		switch t {
-		case MapRequestHeaders:
-			m = s.reqHeaders
-		case MapRequestTrailers:
-			m = s.reqTrailers
-		case MapResponseHeaders:
-			m = s.respHeaders
-		case MapResponseTrailers:
-			m = s.respTrailers
+		m := s.mapField(t)
+		if s.logPhase {
+			if mutate || t == MapRequestTrailers {
+				return nil
+			}
+			return *m
 		}
-		if m == nil {
-			return nil, StatusNotFound
+		if s.live[t] {
+			return *m
 		}
-		return m, StatusOK
+		if mutate && t == MapRequestTrailers && s.reqBodyLive && s.reqEOS ||
+			mutate && t == MapResponseTrailers && s.respBodyLive && s.respEOS {
+			*m = &Headers{}
+			s.live[t] = true
+			return *m
+		}
+		return nil
 	case MapHTTPCallResponseHeaders, MapHTTPCallResponseTrailer:
-		if v.callResp == nil {
-			return nil, StatusNotFound
+		if mutate || v.callResp == nil || v.callResp.failed {
+			return nil
 		}
 		if t == MapHTTPCallResponseHeaders {
-			return &v.callResp.headers, StatusOK
+			return &v.callResp.headers
 		}
-		return &v.callResp.trailers, StatusOK
-	case MapGrpcInitialMetadata, MapGrpcTrailingMetadata:
-		return nil, StatusNotFound
+		if v.callResp.trailers == nil {
+			return nil
+		}
+		return &v.callResp.trailers
 	}
-	return nil, StatusBadArgument
+	return nil
+}
+
+func (s *Stream) mapField(t MapType) **Headers {
+	switch t {
+	case MapRequestHeaders:
+		return &s.reqHeaders
+	case MapRequestTrailers:
+		return &s.reqTrailers
+	case MapResponseHeaders:
+		return &s.respHeaders
+	}
+	return &s.respTrailers
 }
 
 func (h *Headers) replace(key, value string) {
@@ -129,24 +145,36 @@ func (h *Headers) remove(key string) {
 	*h = out
 }
 
-// Header map functions. Every one takes the map type first; keys are lower-cased before use,
-// as Envoy's header maps (LowerCaseString) do, so names the guest sees are always lower case.
+// Header map functions. Every one takes the map type first (above 7: BAD_ARGUMENT); keys are
+// lower-cased before use, as Envoy's header maps (LowerCaseString) do, so names the guest sees
+// are always lower case. "Unavailable" below is headerMap's nil.
 var headerFuncs = []hostFunc{
 	// proxy_get_header_map_value(type, key_ptr, key_size, value_ptr_ptr, value_size_ptr) -> status
 	//
 	// Copies the first value of the key into memory from proxy_on_memory_allocate; address and
-	// size are stored as u32 at value_ptr_ptr and value_size_ptr.
-	//   - NOT_FOUND: no such header (ABI 0.2: not an empty value), or the map does not exist.
-	//   - BAD_ARGUMENT: see headerMap. INVALID_MEMORY_ACCESS: a pointer is out of range.
+	// size are stored as u32 at value_ptr_ptr and value_size_ptr. Envoy returns the first
+	// value only, even when the key repeats.
+	//   - NOT_FOUND: no such key (ABI 0.2: not an empty value); or, during proxy_on_log, an
+	//     unavailable map.
+	//   - BAD_ARGUMENT: the map is unavailable. INVALID_MEMORY_ACCESS: out of range.
 	{name: "proxy_get_header_map_value", params: i32s(5), results: statusResult, fn: func(v *VM, s []uint64) {
-		h, st := v.headerMap(MapType(uint32(s[0])))
-		if st != StatusOK {
-			s[0] = uint64(st)
+		t := MapType(uint32(s[0]))
+		if t > mapTypeMax {
+			s[0] = uint64(StatusBadArgument)
 			return
 		}
 		key, ok := v.readString(uint32(s[1]), uint32(s[2]))
 		if !ok {
 			s[0] = uint64(StatusInvalidMemoryAccess)
+			return
+		}
+		h := v.headerMap(t, false)
+		if h == nil {
+			if st := v.stream(); st != nil && st.logPhase {
+				s[0] = uint64(StatusNotFound)
+			} else {
+				s[0] = uint64(StatusBadArgument)
+			}
 			return
 		}
 		key = strings.ToLower(key)
@@ -161,6 +189,7 @@ var headerFuncs = []hostFunc{
 	// proxy_add_header_map_value(type, key_ptr, key_size, value_ptr, value_size) -> status
 	//
 	// Appends a pair; an existing key keeps its values and gains one more.
+	//   - BAD_ARGUMENT: the map is unavailable. INVALID_MEMORY_ACCESS: out of range.
 	{name: "proxy_add_header_map_value", params: i32s(5), results: statusResult, fn: func(v *VM, s []uint64) {
 		h, key, value, st := v.headerArgs(s, true)
 		if st == StatusOK {
@@ -171,7 +200,7 @@ var headerFuncs = []hostFunc{
 	// proxy_replace_header_map_value(type, key_ptr, key_size, value_ptr, value_size) -> status
 	//
 	// Sets the key's value: the first pair with the key takes the value in place and later ones
-	// are removed; a missing key is appended (Envoy's setCopy).
+	// are removed; a missing key is appended (Envoy's setCopy). Statuses as add.
 	{name: "proxy_replace_header_map_value", params: i32s(5), results: statusResult, fn: func(v *VM, s []uint64) {
 		h, key, value, st := v.headerArgs(s, true)
 		if st == StatusOK {
@@ -181,7 +210,7 @@ var headerFuncs = []hostFunc{
 	}},
 	// proxy_remove_header_map_value(type, key_ptr, key_size) -> status
 	//
-	// Removes every pair with the key; a missing key is OK.
+	// Removes every pair with the key; a missing key is OK. Statuses as add.
 	{name: "proxy_remove_header_map_value", params: i32s(3), results: statusResult, fn: func(v *VM, s []uint64) {
 		h, key, _, st := v.headerArgs(s, false)
 		if st == StatusOK {
@@ -193,15 +222,16 @@ var headerFuncs = []hostFunc{
 	//
 	// Copies the whole map in the pairs serialisation: u32 count N, then N × (u32 key size,
 	// u32 value size), then each key and value followed by a NUL byte; all little-endian. An
-	// empty map is address 0, size 0 (cpp-host's getPairs).
+	// empty or unavailable map is OK with address 0, size 0 (cpp-host's getPairs; the SDK
+	// reports it as NOT_FOUND).
 	{name: "proxy_get_header_map_pairs", params: i32s(3), results: statusResult, fn: func(v *VM, s []uint64) {
-		h, st := v.headerMap(MapType(uint32(s[0])))
-		if st != StatusOK {
-			s[0] = uint64(st)
+		t := MapType(uint32(s[0]))
+		if t > mapTypeMax {
+			s[0] = uint64(StatusBadArgument)
 			return
 		}
 		var data []byte
-		if len(*h) > 0 {
+		if h := v.headerMap(t, false); h != nil && len(*h) > 0 {
 			data = marshalPairs(*h)
 		}
 		s[0] = uint64(v.copyOut(data, uint32(s[1]), uint32(s[2])))
@@ -209,11 +239,12 @@ var headerFuncs = []hostFunc{
 	// proxy_set_header_map_pairs(type, ptr, size) -> status
 	//
 	// Replaces the whole map with the pairs serialised at ptr (names lower-cased).
-	//   - BAD_ARGUMENT: the serialisation runs past size.
+	//   - BAD_ARGUMENT: the map is unavailable, or the serialisation runs past size.
+	//   - INVALID_MEMORY_ACCESS: out of range.
 	{name: "proxy_set_header_map_pairs", params: i32s(3), results: statusResult, fn: func(v *VM, s []uint64) {
-		h, st := v.headerMap(MapType(uint32(s[0])))
-		if st != StatusOK {
-			s[0] = uint64(st)
+		t := MapType(uint32(s[0]))
+		if t > mapTypeMax {
+			s[0] = uint64(StatusBadArgument)
 			return
 		}
 		buf, ok := v.mem.Read(uint32(s[1]), uint32(s[2]))
@@ -221,8 +252,9 @@ var headerFuncs = []hostFunc{
 			s[0] = uint64(StatusInvalidMemoryAccess)
 			return
 		}
+		h := v.headerMap(t, true)
 		pairs, ok := unmarshalPairs(buf)
-		if !ok {
+		if h == nil || !ok {
 			s[0] = uint64(StatusBadArgument)
 			return
 		}
@@ -231,15 +263,25 @@ var headerFuncs = []hostFunc{
 	}},
 	// proxy_get_header_map_size(type, size_ptr) -> status
 	//
-	// Stores the map's serialised size in bytes (what get_header_map_pairs would copy) as a
-	// u32 at size_ptr.
+	// Stores the map's byte size as Envoy's HeaderMap::byteSize counts it (the lengths of all
+	// keys and values, no framing) as a u32 at size_ptr.
+	//   - BAD_ARGUMENT: the map is unavailable (Envoy asks for the writable map here).
 	{name: "proxy_get_header_map_size", params: i32s(2), results: statusResult, fn: func(v *VM, s []uint64) {
-		h, st := v.headerMap(MapType(uint32(s[0])))
-		if st != StatusOK {
-			s[0] = uint64(st)
+		t := MapType(uint32(s[0]))
+		if t > mapTypeMax {
+			s[0] = uint64(StatusBadArgument)
 			return
 		}
-		if !v.writeU32(uint32(s[1]), uint32(pairsSize(*h))) {
+		h := v.headerMap(t, true)
+		if h == nil {
+			s[0] = uint64(StatusBadArgument)
+			return
+		}
+		n := 0
+		for _, p := range *h {
+			n += len(p[0]) + len(p[1])
+		}
+		if !v.writeU32(uint32(s[1]), uint32(n)) {
 			s[0] = uint64(StatusInvalidMemoryAccess)
 			return
 		}
@@ -249,9 +291,9 @@ var headerFuncs = []hostFunc{
 
 // headerArgs decodes (type, key_ptr, key_size[, value_ptr, value_size]).
 func (v *VM) headerArgs(s []uint64, withValue bool) (*Headers, string, string, Status) {
-	h, st := v.headerMap(MapType(uint32(s[0])))
-	if st != StatusOK {
-		return nil, "", "", st
+	t := MapType(uint32(s[0]))
+	if t > mapTypeMax {
+		return nil, "", "", StatusBadArgument
 	}
 	key, ok := v.readString(uint32(s[1]), uint32(s[2]))
 	if !ok {
@@ -262,6 +304,10 @@ func (v *VM) headerArgs(s []uint64, withValue bool) (*Headers, string, string, S
 		if value, ok = v.readString(uint32(s[3]), uint32(s[4])); !ok {
 			return nil, "", "", StatusInvalidMemoryAccess
 		}
+	}
+	h := v.headerMap(t, true)
+	if h == nil {
+		return nil, "", "", StatusBadArgument
 	}
 	return h, strings.ToLower(key), value, StatusOK
 }

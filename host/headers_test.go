@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -50,7 +51,7 @@ func TestHeaderMapOperations(t *testing.T) {
 		{"remove", []string{"x-gone", "1", "keep", "k", "X-GONE", "2"},
 			append(base.Clone(), [2]string{"x-op", "remove"}, [2]string{"keep", "k"}, [2]string{"x-r-remove", "ok"})},
 		{"get-missing", nil, append(base.Clone(), [2]string{"x-op", "get-missing"}, [2]string{"x-r-get-missing", "not_found"})},
-		{"response-headers-in-request", nil, append(base.Clone(), [2]string{"x-op", "response-headers-in-request"}, [2]string{"x-r-response-headers-in-request", "not_found"})},
+		{"response-headers-in-request", nil, append(base.Clone(), [2]string{"x-op", "response-headers-in-request"}, [2]string{"x-r-response-headers-in-request", "bad_argument"})},
 		{"headers", []string{"Mixed-Case", "V"},
 			append(base.Clone(), [2]string{"x-op", "headers"}, [2]string{"mixed-case", "V"},
 				[2]string{"x-r-headers", ":authority=example.com;:path=/pets?id=1;:method=GET;:scheme=http;x-op=headers;mixed-case=V;ok"})},
@@ -81,6 +82,11 @@ func TestHeaderMapStatuses(t *testing.T) {
 	if _, err := s.RequestHeaders(Headers{{"A", "1"}, {"b", ""}}, true); err != nil {
 		t.Fatal(err)
 	}
+	// The probe has no header callback, so the map was let go at once; hold it as a guest
+	// that returned Pause would.
+	v.mu.Lock()
+	s.live[MapRequestHeaders] = true
+	v.mu.Unlock()
 	poke(t, v, 0, []byte("a"))
 	tests := []struct {
 		name    string
@@ -93,7 +99,8 @@ func TestHeaderMapStatuses(t *testing.T) {
 		{"value", s.ID(), []uint64{0, 0, 1, 100, 104}, StatusOK, [2]uint32{100, 104}, "1"},
 		{"missing header", s.ID(), []uint64{0, 8, 1, 100, 104}, StatusNotFound, [2]uint32{}, ""},
 		{"root context", rootContextID, []uint64{0, 0, 1, 100, 104}, StatusBadArgument, [2]uint32{}, ""},
-		{"response headers not yet", s.ID(), []uint64{2, 0, 1, 100, 104}, StatusNotFound, [2]uint32{}, ""},
+		{"response headers not yet", s.ID(), []uint64{2, 0, 1, 100, 104}, StatusBadArgument, [2]uint32{}, ""},
+		{"HTTP-call headers outside the callback", s.ID(), []uint64{6, 0, 1, 100, 104}, StatusBadArgument, [2]uint32{}, ""},
 		{"map type 8", s.ID(), []uint64{8, 0, 1, 100, 104}, StatusBadArgument, [2]uint32{}, ""},
 		{"key out of memory", s.ID(), []uint64{0, 65535, 2, 100, 104}, StatusInvalidMemoryAccess, [2]uint32{}, ""},
 	}
@@ -117,8 +124,19 @@ func TestHeaderMapStatuses(t *testing.T) {
 	if got, want := outBytes(t, v, 100, 104), marshalPairs(Headers{{"a", "1"}, {"b", ""}}); !reflect.DeepEqual(got, want) {
 		t.Errorf("pairs = %q, want %q", got, want)
 	}
-	if st := Status(callIn(t, v, s.ID(), "proxy_get_header_map_size", 0, 200)); st != StatusOK || peekU32(t, v, 200) != 27 {
-		t.Errorf("size = %v %d, want OK 27 (4 + 2×8 + \"a\\x001\\x00\" + \"b\\x00\\x00\")", st, peekU32(t, v, 200))
+	if st := Status(callIn(t, v, s.ID(), "proxy_get_header_map_size", 0, 200)); st != StatusOK || peekU32(t, v, 200) != 3 {
+		t.Errorf("size = %v %d, want OK 3 (Envoy's byteSize: keys and values only)", st, peekU32(t, v, 200))
+	}
+	// Once the filter lets the headers go: reads are BAD_ARGUMENT, pairs are empty.
+	v.mu.Lock()
+	s.live[MapRequestHeaders] = false
+	v.mu.Unlock()
+	if st := Status(callIn(t, v, s.ID(), "proxy_get_header_map_value", 0, 0, 1, 100, 104)); st != StatusBadArgument {
+		t.Errorf("value after Continue = %v, want BAD_ARGUMENT", st)
+	}
+	poke(t, v, 100, []byte{9, 9, 9, 9, 9, 9, 9, 9})
+	if st := Status(callIn(t, v, s.ID(), "proxy_get_header_map_pairs", 0, 100, 104)); st != StatusOK || peekU32(t, v, 100) != 0 || peekU32(t, v, 104) != 0 {
+		t.Errorf("pairs after Continue = %v (%d, %d), want OK (0, 0)", st, peekU32(t, v, 100), peekU32(t, v, 104))
 	}
 }
 
@@ -135,5 +153,28 @@ func TestRequestHeadersFromHTTP(t *testing.T) {
 	}
 	if hh := got.HTTPHeader(); !reflect.DeepEqual(hh, http.Header{"Accept": {"a", "b"}, "X-Api-Key": {"k"}}) {
 		t.Errorf("HTTPHeader = %v", hh)
+	}
+}
+
+// Envoy lends each map to the filter only while it holds the stream: after the request
+// continued, the request headers are gone (reads BAD_ARGUMENT, pairs empty, request.*
+// properties NOT_FOUND); in proxy_on_log the final headers are readable, not writable.
+func TestMapAvailability(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	p := newPlugin(t, rt, "abi", PluginConfig{})
+	var up recorder
+	resp, err := p.Do(context.Background(), get("request-headers-later,log-phase"), up.upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := resp.Headers.Get("x-later"); got != "bad_argument|not_found|not_found" {
+		t.Errorf("request maps in on_response_headers: %q, want bad_argument|not_found|not_found", got)
+	}
+	if _, ok := resp.Headers.Get("x-too-late"); ok {
+		t.Error("a header added in proxy_on_log reached the client")
+	}
+	logs := joinLogs(p.VMs()[0].Logs())
+	if want := "info proxy_log: log phase: request-headers-later,log-phase ok, 200 ok, add bad_argument\n"; !strings.Contains(logs, want) {
+		t.Errorf("logs\n%s\nwant a line %q", logs, want)
 	}
 }

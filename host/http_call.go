@@ -14,6 +14,7 @@ import (
 type httpCallResponse struct {
 	headers, trailers Headers
 	body              []byte
+	failed            bool // no response: Envoy's onHttpCallFailure
 }
 
 type httpCalls struct {
@@ -34,13 +35,17 @@ var httpCallFuncs = []hostFunc{
 	//
 	// Sends an HTTP request to a cluster of Options.Clusters: :method, :path and :authority
 	// come from the headers (pairs serialisation), the URL is the cluster's base URL + :path,
-	// timeout_ms bounds the whole exchange (0: none). The call's token (u32, never 0) is
+	// timeout_ms bounds the whole exchange (0: none; above 2^31-1, negative as Envoy's int
+	// sees it: BAD_ARGUMENT). A body gets a content-length header. The call's token (u32,
+	// never 0) is
 	// stored at token_ptr. The answer arrives later through
 	// proxy_on_http_call_response(root_id, token, n_headers, body_size, n_trailers) on the
 	// root context, called under the VM's lock, never beside another call into the VM.
 	// During that callback the response is readable as the HTTP-call header map (6, with
 	// ":status"), trailers (7) and body buffer (4). A failed exchange (connection error,
-	// timeout) is delivered as Envoy delivers it: 0 headers, 0 body bytes, 0 trailers.
+	// timeout) is delivered as Envoy delivers it: 0 headers, 0 body bytes, 0 trailers, the
+	// response maps and body unavailable, and proxy_get_status answering BROKEN_CONNECTION
+	// (11) with the message "reset" during that callback.
 	//   - BAD_ARGUMENT: unknown cluster, or :method, :path or :authority missing.
 	//   - INVALID_MEMORY_ACCESS: an argument or token_ptr is out of range.
 	{name: "proxy_http_call", params: i32s(10), results: statusResult, fn: func(v *VM, s []uint64) {
@@ -58,7 +63,7 @@ var httpCallFuncs = []hostFunc{
 		method, _ := headers.Get(":method")
 		path, _ := headers.Get(":path")
 		authority, _ := headers.Get(":authority")
-		if !ok5 || !ok6 || !known || method == "" || path == "" || authority == "" {
+		if !ok5 || !ok6 || !known || method == "" || path == "" || authority == "" || int32(uint32(s[8])) < 0 {
 			s[0] = uint64(StatusBadArgument)
 			return
 		}
@@ -105,11 +110,12 @@ var httpCallFuncs = []hostFunc{
 func (v *VM) runHTTPCall(req *http.Request, token uint32, cancel context.CancelFunc) {
 	defer v.http.wg.Done()
 	defer cancel()
-	resp := &httpCallResponse{}
+	resp := &httpCallResponse{failed: true}
 	if r, err := v.rt.client.Do(req); err == nil {
 		body, err := io.ReadAll(r.Body)
 		r.Body.Close()
 		if err == nil {
+			resp.failed = false
 			resp.headers = append(Headers{{":status", strconv.Itoa(r.StatusCode)}}, sortedPairs(r.Header)...)
 			resp.body = body
 			resp.trailers = sortedPairs(r.Trailer)

@@ -3,6 +3,11 @@ package host
 // Stream control, effective context and status: the env functions of the HTTP lifecycle.
 // The callbacks themselves are called from vm.go (start, configure) and stream.go.
 
+import (
+	"strings"
+	"unicode"
+)
+
 // StreamType selects a direction for proxy_continue_stream and proxy_close_stream.
 type StreamType uint32
 
@@ -31,6 +36,8 @@ func (v *VM) continueStream(t StreamType) Status {
 	} else {
 		s.respPaused = false
 	}
+	// As in Envoy, continuing either direction takes the request maps back from the filter.
+	s.live[MapRequestHeaders], s.live[MapRequestTrailers], s.reqBodyLive = false, false, false
 	s.signal()
 	return StatusOK
 }
@@ -47,15 +54,13 @@ var lifecycleFuncs = []hostFunc{
 	// sendLocalReplyViaFilterChain) with ":status", the extra headers, content-length and,
 	// for a non-empty body without one, content-type: text/plain. A reply sent while the
 	// response is encoded replaces the response without further callbacks.
-	//   - BAD_ARGUMENT: called from the root context (no stream), or the stream already has a
-	//     local response (this host's guard against a second reply), or bad header pairs.
+	// Whitespace in the details becomes "_" (Envoy's replaceAllEmptySpace). From the root
+	// context (no stream) the call is OK and does nothing, as in Envoy. When a stream already
+	// has a local response, a further one is OK and has no effect: the client got the first.
+	//   - BAD_ARGUMENT: the header pairs do not parse.
 	//   - INVALID_MEMORY_ACCESS: an argument is out of range.
 	{name: "proxy_send_local_response", params: i32s(8), results: statusResult, fn: func(v *VM, s []uint64) {
 		st := v.stream()
-		if st == nil || st.local != nil || st.pendingLocal != nil {
-			s[0] = uint64(StatusBadArgument)
-			return
-		}
 		details, ok1 := v.readString(uint32(s[1]), uint32(s[2]))
 		body, ok2 := v.read(uint32(s[3]), uint32(s[4]))
 		pairs, ok3 := v.mem.Read(uint32(s[5]), uint32(s[6]))
@@ -68,6 +73,16 @@ var lifecycleFuncs = []hostFunc{
 			s[0] = uint64(StatusBadArgument)
 			return
 		}
+		if st == nil || st.local != nil || st.pendingLocal != nil {
+			s[0] = uint64(StatusOK)
+			return
+		}
+		details = strings.Map(func(r rune) rune {
+			if unicode.IsSpace(r) {
+				return '_'
+			}
+			return r
+		}, details)
 		l := &LocalResponse{Status: int(uint32(s[0])), Headers: h, Body: body, Details: details, GrpcStatus: int32(uint32(s[7]))}
 		st.pendingLocal = l
 		v.afterCall = append(v.afterCall, func() { st.sendLocal(l) })
@@ -103,6 +118,9 @@ var lifecycleFuncs = []hostFunc{
 		default:
 			if st := v.stream(); st != nil {
 				st.reset = true
+				if st.respDetails == "" {
+					st.respDetails = "wasm_close_stream"
+				}
 				st.signal()
 			}
 			s[0] = uint64(StatusOK)
@@ -133,14 +151,20 @@ var lifecycleFuncs = []hostFunc{
 	}},
 	// proxy_get_status(code_ptr, message_ptr_ptr, message_size_ptr) -> status
 	//
-	// Stores the status of the last gRPC call. This host makes no gRPC calls: code 0 (u32 at
-	// code_ptr) and an empty message (address 0, size 0).
+	// Stores the status of the call being answered: code (u32 at code_ptr) and message (copied
+	// like a value). During proxy_on_http_call_response for a failed call: 11
+	// (BROKEN_CONNECTION) and "reset", as Envoy's onHttpCallFailure sets them; otherwise 0 and
+	// an empty message (address 0, size 0).
 	{name: "proxy_get_status", params: i32s(3), results: statusResult, fn: func(v *VM, s []uint64) {
-		if !v.writeU32(uint32(s[0]), 0) {
+		code, msg := uint32(0), []byte(nil)
+		if v.callResp != nil && v.callResp.failed {
+			code, msg = uint32(StatusBrokenConnection), []byte("reset")
+		}
+		if !v.writeU32(uint32(s[0]), code) {
 			s[0] = uint64(StatusInvalidMemoryAccess)
 			return
 		}
-		s[0] = uint64(v.copyOut(nil, uint32(s[1]), uint32(s[2])))
+		s[0] = uint64(v.copyOut(msg, uint32(s[1]), uint32(s[2])))
 	}},
 	// proxy_clear_route_cache() -> status
 	//

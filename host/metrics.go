@@ -119,25 +119,29 @@ func (s *metricStore) snapshot() []Metric {
 
 // vmMetrics maps a VM's metric ids to metrics. Ids follow Envoy: the low two bits are the
 // type, and each type counts up in steps of 4 from its own value (counters 0, 4, 8, ...;
-// gauges 1, 5, ...; histograms 2, 6, ...). own holds this VM's contributions.
+// gauges 1, 5, ...; histograms 2, 6, ...); every define takes a new id, even for a name
+// already defined, and all ids of one name reach the same value. own holds this VM's
+// contributions.
 type vmMetrics struct {
-	mu     sync.Mutex
-	byName map[metricKey]uint32
-	byID   map[uint32]metricKey
-	next   [3]uint32
-	own    *metricStore
+	mu   sync.Mutex
+	byID map[uint32]metricKey
+	next [3]uint32
+	own  *metricStore
 }
 
 func (m *vmMetrics) init() {
-	m.byName = map[metricKey]uint32{}
 	m.byID = map[uint32]metricKey{}
 	m.next = [3]uint32{0, 1, 2}
 	m.own = newMetricStore()
 }
 
 // applyMetric runs op on the shared value of metric id and, for a change (own), on this
-// VM's own value too.
-func (v *VM) applyMetric(id uint32, own bool, op func(*metricValue) Status) Status {
+// VM's own value too. Like Envoy it reads the type from the id's low bits first: ids of type 3
+// are BAD_ARGUMENT, and so are those of a type op refuses (wrongType), even undefined ones.
+func (v *VM) applyMetric(id uint32, own bool, wrongType func(MetricType) bool, op func(*metricValue) Status) Status {
+	if typ := MetricType(id & 3); typ > MetricHistogram || wrongType(typ) {
+		return StatusBadArgument
+	}
 	v.metricIDs.mu.Lock()
 	k, ok := v.metricIDs.byID[id]
 	v.metricIDs.mu.Unlock()
@@ -160,8 +164,8 @@ func (v *VM) applyMetric(id uint32, own bool, op func(*metricValue) Status) Stat
 var metricFuncs = []hostFunc{
 	// proxy_define_metric(type, name_ptr, name_size, id_ptr) -> status
 	//
-	// Defines (or finds, for a name already defined with that type) a metric and stores its
-	// id as a u32 at id_ptr.
+	// Defines a metric and stores a new id for it as a u32 at id_ptr (a name defined again
+	// gets another id for the same value, as in Envoy).
 	//   - BAD_ARGUMENT: type is not 0 (counter), 1 (gauge) or 2 (histogram).
 	//   - INVALID_MEMORY_ACCESS: the name or id_ptr is out of range.
 	{name: "proxy_define_metric", params: i32s(4), results: statusResult, fn: func(v *VM, s []uint64) {
@@ -178,13 +182,9 @@ var metricFuncs = []hostFunc{
 		k := metricKey{name, typ}
 		m := &v.metricIDs
 		m.mu.Lock()
-		id, ok := m.byName[k]
-		if !ok {
-			id = m.next[typ]
-			m.next[typ] += 4
-			m.byName[k] = id
-			m.byID[id] = k
-		}
+		id := m.next[typ]
+		m.next[typ] += 4
+		m.byID[id] = k
 		m.mu.Unlock()
 		shared := v.plugin.metrics
 		shared.mu.Lock()
@@ -202,13 +202,12 @@ var metricFuncs = []hostFunc{
 	// proxy_increment_metric(id, offset i64) -> status
 	//
 	// Adds offset to a counter (offset must be > 0) or to a gauge (any sign).
+	//   - BAD_ARGUMENT: a histogram id, or a counter with offset <= 0.
 	//   - NOT_FOUND: no metric has that id.
-	//   - BAD_ARGUMENT: a counter with offset <= 0, or a histogram.
 	{name: "proxy_increment_metric", params: []api.ValueType{i32, i64}, results: statusResult, fn: func(v *VM, s []uint64) {
 		offset := int64(s[1])
-		s[0] = uint64(v.applyMetric(uint32(s[0]), true, func(m *metricValue) Status {
-			switch {
-			case m.Type == MetricHistogram, m.Type == MetricCounter && offset <= 0:
+		s[0] = uint64(v.applyMetric(uint32(s[0]), true, isHistogram, func(m *metricValue) Status {
+			if m.Type == MetricCounter && offset <= 0 {
 				return StatusBadArgument
 			}
 			m.increment(offset)
@@ -221,7 +220,11 @@ var metricFuncs = []hostFunc{
 	//   - NOT_FOUND: no metric has that id.
 	{name: "proxy_record_metric", params: []api.ValueType{i32, i64}, results: statusResult, fn: func(v *VM, s []uint64) {
 		value := s[1]
-		s[0] = uint64(v.applyMetric(uint32(s[0]), true, func(m *metricValue) Status {
+		if s[0]&3 == 3 { // Envoy's recordMetric finds no such id
+			s[0] = uint64(StatusNotFound)
+			return
+		}
+		s[0] = uint64(v.applyMetric(uint32(s[0]), true, func(MetricType) bool { return false }, func(m *metricValue) Status {
 			m.record(value)
 			return StatusOK
 		}))
@@ -230,15 +233,12 @@ var metricFuncs = []hostFunc{
 	//
 	// Stores a counter's or gauge's value (the plugin-wide value, shared by all its VMs as in
 	// Envoy) as a u64 at value_ptr.
+	//   - BAD_ARGUMENT: a histogram id.
 	//   - NOT_FOUND: no metric has that id.
-	//   - BAD_ARGUMENT: the metric is a histogram.
 	//   - INVALID_MEMORY_ACCESS: value_ptr is out of range.
 	{name: "proxy_get_metric", params: i32s(2), results: statusResult, fn: func(v *VM, s []uint64) {
 		var value uint64
-		st := v.applyMetric(uint32(s[0]), false, func(m *metricValue) Status {
-			if m.Type == MetricHistogram {
-				return StatusBadArgument
-			}
+		st := v.applyMetric(uint32(s[0]), false, isHistogram, func(m *metricValue) Status {
 			value = m.Value
 			return StatusOK
 		})
@@ -252,3 +252,5 @@ var metricFuncs = []hostFunc{
 // Metrics returns this VM's own contributions to its plugin's metrics: what its guest
 // incremented, set and recorded. Plugin.Metrics has the plugin-wide values.
 func (v *VM) Metrics() []Metric { return v.metricIDs.own.snapshot() }
+
+func isHistogram(t MetricType) bool { return t == MetricHistogram }

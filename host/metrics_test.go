@@ -67,7 +67,7 @@ func TestMetricStatuses(t *testing.T) {
 	}{
 		{0, 0, StatusOK, 0}, // counters: 0, 4, ...
 		{0, 2, StatusOK, 4},
-		{0, 0, StatusOK, 0}, // same name and type: same id
+		{0, 0, StatusOK, 8}, // the same name again: a new id for the same value
 		{1, 4, StatusOK, 1}, // gauges: 1, 5, ...
 		{2, 6, StatusOK, 2}, // histograms: 2, 6, ...
 		{3, 0, StatusBadArgument, 2},
@@ -87,7 +87,11 @@ func TestMetricStatuses(t *testing.T) {
 		{"proxy_increment_metric", 0, neg(-1), StatusBadArgument},
 		{"proxy_increment_metric", 1, neg(-3), StatusOK},
 		{"proxy_increment_metric", 2, 1, StatusBadArgument},
-		{"proxy_increment_metric", 8, 1, StatusNotFound},
+		{"proxy_increment_metric", 8, 1, StatusOK}, // id 8 is c1 too
+		{"proxy_increment_metric", 12, 1, StatusNotFound},
+		{"proxy_increment_metric", 6, 1, StatusBadArgument}, // an undefined histogram id
+		{"proxy_increment_metric", 3, 1, StatusBadArgument}, // type 3
+		{"proxy_record_metric", 3, 1, StatusNotFound},
 		{"proxy_record_metric", 0, 2, StatusOK},
 		{"proxy_record_metric", 1, 40, StatusOK},
 		{"proxy_record_metric", 2, 600, StatusOK},
@@ -100,7 +104,7 @@ func TestMetricStatuses(t *testing.T) {
 		id    uint64
 		want  Status
 		value uint64
-	}{{0, StatusOK, 7}, {1, StatusOK, 40}, {2, StatusBadArgument, 0}, {12, StatusNotFound, 0}} {
+	}{{0, StatusOK, 8}, {8, StatusOK, 8}, {4, StatusOK, 0}, {1, StatusOK, 40}, {2, StatusBadArgument, 0}, {12, StatusNotFound, 0}, {7, StatusBadArgument, 0}} {
 		poke(t, v, 200, make([]byte, 8))
 		if st := Status(callIn(t, v, rootContextID, "proxy_get_metric", g.id, 200)); st != g.want || peekU64(t, v, 200) != g.value {
 			t.Errorf("get(%d) = %v %d, want %v %d", g.id, st, peekU64(t, v, 200), g.want, g.value)

@@ -29,8 +29,8 @@ func TestSwapDrainsInFlight(t *testing.T) {
 	if _, err := inflight.RequestHeaders(get("config").Headers, true); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := inflight.Headers(MapRequestHeaders).Get("x-r-config"); got != "v1|ok" {
-		t.Errorf("in-flight stream ran with configuration %q, want v1|ok", got)
+	if got, _ := inflight.Headers(MapRequestHeaders).Get("x-r-config"); got != "v1|not_found" {
+		t.Errorf("in-flight stream ran with configuration %q, want v1|not_found", got)
 	}
 	if old.Closed() {
 		t.Fatal("old VM closed while a stream was still open on it")
@@ -46,8 +46,8 @@ func TestSwapDrainsInFlight(t *testing.T) {
 	if _, err := p.Do(context.Background(), get("config"), up.upstream); err != nil {
 		t.Fatal(err)
 	}
-	if got := resultOf(t, up.last(t), "config"); got != "v2|ok" {
-		t.Errorf("new stream ran with %q, want v2|ok", got)
+	if got := resultOf(t, up.last(t), "config"); got != "v2|not_found" {
+		t.Errorf("new stream ran with %q, want v2|not_found", got)
 	}
 }
 
@@ -80,8 +80,8 @@ func TestSwapFailureKeepsRunningVersion(t *testing.T) {
 	if _, err := p.Do(context.Background(), get("config"), up.upstream); err != nil {
 		t.Fatal(err)
 	}
-	if got := resultOf(t, up.last(t), "config"); got != "good|ok" {
-		t.Errorf("config after the failed swaps = %q, want good|ok", got)
+	if got := resultOf(t, up.last(t), "config"); got != "good|not_found" {
+		t.Errorf("config after the failed swaps = %q, want good|not_found", got)
 	}
 }
 

@@ -2,7 +2,6 @@ package host
 
 import (
 	"encoding/binary"
-	"strconv"
 	"strings"
 )
 
@@ -13,18 +12,24 @@ import (
 // in the pairs serialisation (see headers.go).
 //
 // Where a value comes from, first match wins:
-//  1. values set on the stream: Stream.SetProperty, Request.Properties, or the guest's own
-//     proxy_set_property (Envoy keeps those in the stream's filter state);
-//  2. attributes computed from the stream as Envoy computes them: request.path,
-//     request.url_path, request.host, request.scheme, request.method, request.headers (a map;
-//     request.headers.<name> is one value), request.referer, request.useragent, request.id,
-//     request.query, request.time (when the stream was created); response.code,
-//     response.code_details (of a local response), response.headers, response.trailers;
+//  1. values the embedder set on the stream by exact path (Stream.SetProperty,
+//     Request.Properties), standing for what Envoy knows of the stream: xds.route_name,
+//     source.address, request.protocol, ...;
+//  2. attributes computed as Envoy computes them. From the request headers, while the filter
+//     holds them (until it lets the request headers go) and in proxy_on_log: request.path,
+//     request.url_path, request.host, request.scheme, request.method, request.headers (a
+//     map; request.headers.<name> is one value), request.referer, request.useragent,
+//     request.id, request.query. From the response headers, likewise: response.headers,
+//     response.trailers. From the stream: request.time (when it was created),
+//     response.code and response.code_details (once the response started; "via_upstream",
+//     the local reply's details, "wasm_fail_stream" or "wasm_close_stream");
 //  3. the plugin's: plugin_name, plugin_root_id, plugin_vm_id, and PluginConfig.Properties
-//     (e.g. node.id, xds.cluster_name), plus values the guest set from its root context.
+//     (e.g. node.id, xds.cluster_name);
+//  4. what the guest set with proxy_set_property on this stream, which Envoy keeps as filter
+//     state under the whole path but finds by the first segment only: a one-segment path
+//     reads back, a longer one does not.
 //
-// Anything else is NOT_FOUND. xds.route_name, source.address, request.protocol and the like
-// exist only when the embedder sets them, as Envoy has them only when it knows them.
+// Anything else is NOT_FOUND, and so is every stream attribute from the root context.
 
 // SetProperty sets a property of the stream; path segments are separated by dots.
 func (s *Stream) SetProperty(path string, value []byte) {
@@ -58,13 +63,23 @@ func (v *VM) property(s *Stream, key string) ([]byte, bool) {
 			return val, true
 		}
 	}
-	if val, ok := v.rootProps[key]; ok {
-		return val, true
-	}
 	if val, ok := v.plugin.props[key]; ok {
 		return val, true
 	}
+	if s != nil && !strings.Contains(key, "\x00") {
+		if val, ok := s.guestProps[key]; ok {
+			return val, true
+		}
+	}
 	return nil, false
+}
+
+// activeMap is the header map attributes read: the live one, or the final one in proxy_on_log.
+func (s *Stream) activeMap(t MapType) *Headers {
+	if s.live[t] || s.logPhase {
+		return *s.mapField(t)
+	}
+	return nil
 }
 
 func headerValue(h *Headers, name string) ([]byte, bool) {
@@ -81,8 +96,10 @@ func headerValue(h *Headers, name string) ([]byte, bool) {
 func (s *Stream) computed(key string) ([]byte, bool) {
 	seg := strings.Split(key, "\x00")
 	switch {
+	case len(seg) == 2 && seg[0] == "request" && seg[1] == "time":
+		return s.props["request\x00time"], true
 	case len(seg) == 2 && seg[0] == "request":
-		h := s.reqHeaders
+		h := s.activeMap(MapRequestHeaders)
 		switch seg[1] {
 		case "path":
 			return headerValue(h, ":path")
@@ -117,34 +134,28 @@ func (s *Stream) computed(key string) ([]byte, bool) {
 			return marshalPairs(*h), true
 		}
 	case len(seg) == 3 && seg[0] == "request" && seg[1] == "headers":
-		return headerValue(s.reqHeaders, strings.ToLower(seg[2]))
+		return headerValue(s.activeMap(MapRequestHeaders), strings.ToLower(seg[2]))
 	case len(seg) == 2 && seg[0] == "response":
 		switch seg[1] {
 		case "code":
-			st, ok := headerValue(s.respHeaders, ":status")
-			if !ok {
-				return nil, false
+			if s.respStatus != 0 {
+				return int64Bytes(int64(s.respStatus)), true
 			}
-			n, err := strconv.ParseInt(string(st), 10, 64)
-			if err != nil {
-				return nil, false
-			}
-			return int64Bytes(n), true
 		case "code_details":
-			if s.local != nil {
-				return []byte(s.local.Details), true
+			if s.respDetails != "" {
+				return []byte(s.respDetails), true
 			}
-		case "headers":
-			if s.respHeaders != nil {
-				return marshalPairs(*s.respHeaders), true
+		case "headers", "trailers":
+			t := MapResponseHeaders
+			if seg[1] == "trailers" {
+				t = MapResponseTrailers
 			}
-		case "trailers":
-			if s.respTrailers != nil {
-				return marshalPairs(*s.respTrailers), true
+			if h := s.activeMap(t); h != nil {
+				return marshalPairs(*h), true
 			}
 		}
 	case len(seg) == 3 && seg[0] == "response" && seg[1] == "headers":
-		return headerValue(s.respHeaders, strings.ToLower(seg[2]))
+		return headerValue(s.activeMap(MapResponseHeaders), strings.ToLower(seg[2]))
 	}
 	return nil, false
 }
@@ -172,8 +183,9 @@ var propertyFuncs = []hostFunc{
 	}},
 	// proxy_set_property(path_ptr, path_size, value_ptr, value_size) -> status
 	//
-	// Sets a property of the resolved context's stream (or, from the root context, of the
-	// VM); later reads by the same path return it.
+	// Sets a property of the resolved context's stream (Envoy's filter state "wasm.<path>");
+	// see the list above for how it reads back.
+	//   - NOT_FOUND: from the root context, which has no stream.
 	//   - INVALID_MEMORY_ACCESS: an argument is out of range.
 	{name: "proxy_set_property", params: i32s(4), results: statusResult, fn: func(v *VM, s []uint64) {
 		path, ok1 := v.readString(uint32(s[0]), uint32(s[1]))
@@ -182,14 +194,12 @@ var propertyFuncs = []hostFunc{
 			s[0] = uint64(StatusInvalidMemoryAccess)
 			return
 		}
-		if st := v.stream(); st != nil {
-			st.props[path] = val
-		} else {
-			if v.rootProps == nil {
-				v.rootProps = map[string][]byte{}
-			}
-			v.rootProps[path] = val
+		st := v.stream()
+		if st == nil {
+			s[0] = uint64(StatusNotFound)
+			return
 		}
+		st.guestProps[path] = val
 		s[0] = uint64(StatusOK)
 	}},
 }

@@ -48,12 +48,18 @@ func TestProperties(t *testing.T) {
 		})
 	}
 	t.Run("set by the guest", func(t *testing.T) {
-		var up recorder
-		if _, err := p.Do(context.Background(), get("set-prop", "x-path", "wasm.key_id", "x-value", "k-123"), up.upstream); err != nil {
-			t.Fatal(err)
-		}
-		if got := resultOf(t, up.last(t), "set-prop"); got != "ok|k-123|ok" {
-			t.Errorf("set then get = %s, want ok|k-123|ok", got)
+		// Envoy stores the whole path but finds filter state by the first segment only.
+		for _, tt := range []struct{ path, want string }{
+			{"key_id", "ok|k-123|ok"},
+			{"wasm.key_id", "ok||not_found"},
+		} {
+			var up recorder
+			if _, err := p.Do(context.Background(), get("set-prop", "x-path", tt.path, "x-value", "k-123"), up.upstream); err != nil {
+				t.Fatal(err)
+			}
+			if got := resultOf(t, up.last(t), "set-prop"); got != tt.want {
+				t.Errorf("set then get %s = %s, want %s", tt.path, got, tt.want)
+			}
 		}
 	})
 	t.Run("headers map", func(t *testing.T) {
@@ -62,12 +68,19 @@ func TestProperties(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if _, err := s.RequestHeaders(Headers{{":path", "/"}, {"A", "1"}}, true); err != nil {
+		// The guest answers locally, so it keeps the request headers (Pause).
+		if _, err := s.RequestHeaders(Headers{{":path", "/"}, {"x-op", "local"}}, true); err != nil {
 			t.Fatal(err)
 		}
 		got, ok := s.Property("request.headers")
-		if want := marshalPairs(Headers{{":path", "/"}, {"a", "1"}}); !ok || string(got) != string(want) {
+		if want := marshalPairs(Headers{{":path", "/"}, {"x-op", "local"}}); !ok || string(got) != string(want) {
 			t.Errorf("request.headers = %q, %v; want %q", got, ok, want)
+		}
+		if got, ok := s.Property("response.code"); !ok || string(got) != string(int64Bytes(403)) {
+			t.Errorf("response.code = %v, %v; want 403 as 8 little-endian bytes", got, ok)
+		}
+		if got, ok := s.Property("response.code_details"); ok {
+			t.Errorf("response.code_details = %q, want none (the guest gave no details)", got)
 		}
 	})
 }

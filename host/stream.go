@@ -17,14 +17,26 @@ type Stream struct {
 	vm *VM
 	id uint32
 
-	// Guarded by vm.mu.
+	// Guarded by vm.mu. The maps and bodies keep their last contents for the Go API; the
+	// live flags say whether the guest may reach them now. Envoy hands a map to the filter
+	// for its callback and takes it back once the filter lets it go (Continue, or
+	// proxy_continue_stream), except in proxy_on_log, where the final headers are readable.
 	props         map[string][]byte
+	guestProps    map[string][]byte // set by the guest: Envoy's filter state "wasm.<path>"
 	reqHeaders    *Headers
 	reqTrailers   *Headers
 	respHeaders   *Headers
 	respTrailers  *Headers
 	reqBody       []byte
 	respBody      []byte
+	live          [4]bool // by MapType 0..3
+	reqBodyLive   bool
+	respBodyLive  bool
+	reqEOS        bool
+	respEOS       bool
+	logPhase      bool
+	respStatus    int    // response.code once the response started
+	respDetails   string // response.code_details
 	bufferingReq  bool
 	bufferingResp bool
 	reqPaused     bool
@@ -61,7 +73,7 @@ func (v *VM) NewStream() (*Stream, error) {
 func (v *VM) newStream() (*Stream, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	s := &Stream{vm: v, wake: make(chan struct{}, 1), props: map[string][]byte{}}
+	s := &Stream{vm: v, wake: make(chan struct{}, 1), props: map[string][]byte{}, guestProps: map[string][]byte{}}
 	s.props["request\x00time"] = int64Bytes(v.rt.clock.Now().UnixNano())
 	if err := v.usableLocked(); err != nil {
 		s.failClosed()
@@ -85,6 +97,7 @@ func (s *Stream) ID() uint32 { return s.id }
 func (s *Stream) failClosed() {
 	if s.local == nil {
 		s.local = &LocalResponse{Status: 503, Headers: Headers{}, Body: []byte{}, Details: "wasm_fail_stream", GrpcStatus: -1}
+		s.respStatus, s.respDetails = 503, "wasm_fail_stream"
 	}
 	s.signal()
 }
@@ -138,7 +151,9 @@ func (s *Stream) RequestHeaders(h Headers, endOfStream bool) (Action, error) {
 	defer s.vm.mu.Unlock()
 	hh := h.lowered()
 	s.reqHeaders = &hh
+	s.live[MapRequestHeaders], s.reqEOS = true, endOfStream
 	act, err := s.callback(s.vm.fns.requestHeaders, "proxy_on_request_headers", uint64(len(hh)), boolArg(endOfStream))
+	s.live[MapRequestHeaders] = s.live[MapRequestHeaders] && act != ActionContinue
 	s.reqPaused = act == ActionPause && s.local == nil
 	return act, err
 }
@@ -154,8 +169,10 @@ func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Action, error) {
 	} else {
 		s.reqBody = append([]byte{}, chunk...)
 	}
+	s.reqBodyLive, s.reqEOS = true, endOfStream
 	act, err := s.callback(s.vm.fns.requestBody, "proxy_on_request_body", uint64(len(s.reqBody)), boolArg(endOfStream))
 	s.bufferingReq = act == ActionPause && !endOfStream
+	s.reqBodyLive = s.reqBodyLive && act != ActionContinue
 	s.reqPaused = act == ActionPause && s.local == nil
 	return act, err
 }
@@ -166,7 +183,9 @@ func (s *Stream) RequestTrailers(t Headers) (Action, error) {
 	defer s.vm.mu.Unlock()
 	tt := t.lowered()
 	s.reqTrailers = &tt
+	s.live[MapRequestTrailers] = true
 	act, err := s.callback(s.vm.fns.requestTrailers, "proxy_on_request_trailers", uint64(len(tt)))
+	s.live[MapRequestTrailers] = s.live[MapRequestTrailers] && act != ActionContinue
 	s.reqPaused = act == ActionPause && s.local == nil
 	return act, err
 }
@@ -179,7 +198,13 @@ func (s *Stream) ResponseHeaders(h Headers, endOfStream bool) (Action, error) {
 	hh := h.lowered()
 	s.respHeaders = &hh
 	s.inResponse = true
+	if st, ok := hh.Get(":status"); ok && s.local == nil {
+		s.respStatus, _ = strconv.Atoi(st)
+		s.respDetails = "via_upstream"
+	}
+	s.live[MapResponseHeaders], s.respEOS = true, endOfStream
 	act, err := s.callback(s.vm.fns.responseHeaders, "proxy_on_response_headers", uint64(len(hh)), boolArg(endOfStream))
+	s.live[MapResponseHeaders] = s.live[MapResponseHeaders] && act != ActionContinue
 	s.respPaused = act == ActionPause && s.local == nil
 	return act, err
 }
@@ -195,8 +220,10 @@ func (s *Stream) ResponseBody(chunk []byte, endOfStream bool) (Action, error) {
 		s.respBody = append([]byte{}, chunk...)
 	}
 	s.inResponse = true
+	s.respBodyLive, s.respEOS = true, endOfStream
 	act, err := s.callback(s.vm.fns.responseBody, "proxy_on_response_body", uint64(len(s.respBody)), boolArg(endOfStream))
 	s.bufferingResp = act == ActionPause && !endOfStream
+	s.respBodyLive = s.respBodyLive && act != ActionContinue
 	s.respPaused = act == ActionPause && s.local == nil
 	return act, err
 }
@@ -208,7 +235,9 @@ func (s *Stream) ResponseTrailers(t Headers) (Action, error) {
 	tt := t.lowered()
 	s.respTrailers = &tt
 	s.inResponse = true
+	s.live[MapResponseTrailers] = true
 	act, err := s.callback(s.vm.fns.responseTrailers, "proxy_on_response_trailers", uint64(len(tt)))
+	s.live[MapResponseTrailers] = s.live[MapResponseTrailers] && act != ActionContinue
 	s.respPaused = act == ActionPause && s.local == nil
 	return act, err
 }
@@ -310,10 +339,18 @@ func (s *Stream) Close() error {
 	if !s.guestCreated || v.usableLocked() != nil {
 		return nil
 	}
+	// proxy_on_log runs in Envoy's access-log phase: the final request and response headers
+	// are readable, nothing is writable.
+	s.logPhase = true
+	_, err := v.call(v.fns.log, "proxy_on_log", s.id, uint64(s.id))
+	s.logPhase = false
+	if err != nil {
+		return err
+	}
 	for _, c := range []struct {
 		fn   api.Function
 		name string
-	}{{v.fns.log, "proxy_on_log"}, {v.fns.done, "proxy_on_done"}, {v.fns.delete, "proxy_on_delete"}} {
+	}{{v.fns.done, "proxy_on_done"}, {v.fns.delete, "proxy_on_delete"}} {
 		if _, err := v.call(c.fn, c.name, s.id, uint64(s.id)); err != nil {
 			return err
 		}
@@ -337,11 +374,17 @@ func (s *Stream) sendLocal(l *LocalResponse) {
 	}
 	s.respHeaders = &h
 	s.respBody = append([]byte{}, l.Body...)
+	s.respStatus, s.respDetails = l.Status, l.Details
 	if !s.inResponse && v.failed == nil {
 		s.inResponse = true
 		eos := len(l.Body) == 0
-		if _, err := v.call(v.fns.responseHeaders, "proxy_on_response_headers", s.id, uint64(s.id), uint64(len(h)), boolArg(eos)); err == nil && !eos {
+		s.live[MapResponseHeaders], s.respEOS = true, eos
+		_, err := v.call(v.fns.responseHeaders, "proxy_on_response_headers", s.id, uint64(s.id), uint64(len(h)), boolArg(eos))
+		s.live[MapResponseHeaders] = false
+		if err == nil && !eos {
+			s.respBodyLive, s.respEOS = true, true
 			v.call(v.fns.responseBody, "proxy_on_response_body", s.id, uint64(s.id), uint64(len(s.respBody)), 1)
+			s.respBodyLive = false
 		}
 	}
 	if v.failed != nil {

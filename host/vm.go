@@ -47,6 +47,7 @@ type VM struct {
 	closed       bool
 	vmConfig     []byte
 	pluginConfig []byte
+	configuring  bool // proxy_on_vm_start or proxy_on_configure is running
 	tickPeriod   time.Duration
 	output       bytes.Buffer // guest output of the current top-level call, for errors
 	afterCall    []func()     // work Envoy defers until the VM call returns
@@ -54,7 +55,6 @@ type VM struct {
 	http         httpCalls
 	callResp     *httpCallResponse // set while proxy_on_http_call_response runs
 	metricIDs    vmMetrics
-	rootProps    map[string][]byte
 
 	logMu sync.Mutex
 	logs  []LogEntry // ring of the last Options.LogCapacity entries
@@ -77,6 +77,7 @@ type vmSpec struct {
 	worker       int
 	vmConfig     []byte
 	pluginConfig []byte
+	configuring  bool // proxy_on_vm_start or proxy_on_configure is running
 }
 
 func (r *Runtime) startVM(ctx context.Context, s vmSpec) (*VM, error) {
@@ -150,7 +151,10 @@ func (v *VM) boot(vmConfig, pluginConfig []byte) error {
 		return err
 	}
 	v.vmConfig = vmConfig
+	v.pluginConfig = pluginConfig // Envoy's temp_plugin_ is set for vm start too
+	v.configuring = true
 	ok, err := v.call(v.fns.vmStart, "proxy_on_vm_start", rootContextID, rootContextID, uint64(len(vmConfig)))
+	v.configuring = false
 	if err != nil {
 		return err
 	}
@@ -176,12 +180,16 @@ func (v *VM) Configure(ctx context.Context, pluginConfig []byte) error {
 func (v *VM) configureLocked(pluginConfig []byte) error {
 	previous := v.pluginConfig
 	v.pluginConfig = pluginConfig
+	v.configuring = true
 	ok, err := v.call(v.fns.configure, "proxy_on_configure", rootContextID, rootContextID, uint64(len(pluginConfig)))
+	v.configuring = false
 	if err != nil {
 		return err
 	}
 	if v.fns.configure != nil && uint32(ok) == 0 {
-		v.pluginConfig = previous
+		if previous != nil {
+			v.pluginConfig = previous
+		}
 		return fmt.Errorf("host: %s: proxy_on_configure returned false: the plugin configuration was rejected%s", v.label, v.outputSuffix())
 	}
 	return nil

@@ -144,8 +144,10 @@ func (s *stream) run(op string) types.Action {
 		err := proxywasm.ReplaceHttpRequestHeaders([][2]string{{":method", "GET"}, {":path", "/replaced"}, {":authority", "h"}, {"X-Only", "1"}})
 		result(op, errName(err))
 	case "response-headers-in-request":
-		_, err := proxywasm.GetHttpResponseHeaders()
+		_, err := proxywasm.GetHttpResponseHeader("x")
 		result(op, errName(err))
+	case "request-headers-later":
+		s.ops["request-headers-later"] = true
 	case "local", "local-continue":
 		err := proxywasm.SendHttpResponse(403, [][2]string{{"content-type", "application/json"}, {"x-amzn-ErrorType", "ForbiddenException"}},
 			[]byte(`{"message":"Forbidden"}`), -1)
@@ -192,8 +194,10 @@ func (s *stream) run(op string) types.Action {
 		proxywasm.LogCritical("msg-critical")
 		println("to-stderr")
 	case "config":
-		c, err := proxywasm.GetPluginConfiguration()
-		result(op, string(c)+"|"+errName(err))
+		// Envoy keeps the plugin configuration only while configuring: report what
+		// OnPluginStart recorded and what reading it now gives.
+		_, err := proxywasm.GetPluginConfiguration()
+		result(op, s.p.config+"|"+errName(err))
 	case "vmconfig":
 		c, err := proxywasm.GetVMConfiguration()
 		result(op, string(c)+"|"+errName(err))
@@ -270,6 +274,13 @@ func (s *stream) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action 
 }
 
 func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
+	if s.ops["request-headers-later"] {
+		// Envoy took the request headers back when the request continued.
+		_, err := proxywasm.GetHttpRequestHeader("x-op")
+		_, err2 := proxywasm.GetHttpRequestHeaders()
+		path, err3 := proxywasm.GetProperty([]string{"request", "path"})
+		proxywasm.AddHttpResponseHeader("x-later", errName(err)+"|"+errName(err2)+"|"+string(path)+errName(err3))
+	}
 	if s.ops["mark-response"] {
 		st, _ := proxywasm.GetHttpResponseHeader(":status")
 		proxywasm.AddHttpResponseHeader("x-filter-saw", st)
@@ -285,6 +296,14 @@ func (s *stream) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action
 }
 
 func (s *stream) OnHttpStreamDone() {
+	if s.ops["log-phase"] {
+		// The SDK calls this from proxy_on_log: Envoy's access-log phase, where the final
+		// headers are readable and nothing is writable.
+		op, err := proxywasm.GetHttpRequestHeader("x-op")
+		st, err2 := proxywasm.GetHttpResponseHeader(":status")
+		err3 := proxywasm.AddHttpResponseHeader("x-too-late", "1")
+		proxywasm.LogInfof("log phase: %s %s, %s %s, add %s", op, errName(err), st, errName(err2), errName(err3))
+	}
 	if s.ops["log-done"] {
 		proxywasm.LogInfof("stream %d done", s.id)
 	}
