@@ -109,7 +109,9 @@ func (v *VM) record(level LogLevel, src LogSource, msg string) {
 		o.LogSink(e)
 	}
 	if o.LogWriter != nil {
+		v.rt.logWriterMu.Lock()
 		fmt.Fprintln(o.LogWriter, e.String())
+		v.rt.logWriterMu.Unlock()
 	}
 }
 

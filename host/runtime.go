@@ -62,7 +62,8 @@ type Options struct {
 	// It is called with the VM's lock held: it must not call back into the VM.
 	LogSink func(LogEntry)
 	// LogWriter, if set, receives every log line formatted as
-	// "<plugin> <vm_id>#<worker> <level> <source>: <message>\n".
+	// "<plugin> <vm_id>#<worker> <level> <source>: <message>\n", one Write per line, never
+	// two at once.
 	LogWriter io.Writer
 	// LogCapacity bounds the lines each VM keeps for VM.Logs (oldest dropped); 0 means 1000.
 	LogCapacity int
@@ -88,6 +89,8 @@ type Runtime struct {
 	envMod  api.Module
 	wasiMod api.Module
 	client  *http.Client
+
+	logWriterMu sync.Mutex // one line at a time into Options.LogWriter
 
 	mu      sync.Mutex
 	closed  bool

@@ -31,6 +31,23 @@ func TestTick(t *testing.T) {
 	}
 }
 
+// TickDue follows the Runtime's clock: a tick is due one period after the last.
+func TestTickDue(t *testing.T) {
+	clock := NewFakeClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	rt := newRuntime(t, Options{Clock: clock})
+	v := newPlugin(t, rt, "abi", PluginConfig{Configuration: []byte("tick=1000")}).VMs()[0]
+	steps := []struct {
+		advance time.Duration
+		want    bool
+	}{{0, false}, {999 * time.Millisecond, false}, {time.Millisecond, true}, {time.Millisecond, false}, {time.Hour, true}, {0, false}}
+	for i, st := range steps {
+		clock.Advance(st.advance)
+		if got, err := v.TickDue(context.Background()); got != st.want || err != nil {
+			t.Errorf("step %d (+%v): TickDue = %v, %v; want %v", i, st.advance, got, err, st.want)
+		}
+	}
+}
+
 // The wall clock the guest reads (Go's time.Now through WASI clock_time_get) is the
 // Runtime's clock.
 func TestFakeClock(t *testing.T) {

@@ -49,6 +49,7 @@ type VM struct {
 	pluginConfig []byte
 	configuring  bool // proxy_on_vm_start or proxy_on_configure is running
 	tickPeriod   time.Duration
+	lastTick     time.Time    // on the Runtime's clock
 	output       bytes.Buffer // guest output of the current top-level call, for errors
 	afterCall    []func()     // work Envoy defers until the VM call returns
 	callDepth    int
