@@ -1,0 +1,305 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/usageplans/usageplans/host"
+)
+
+// The replies as a client receives them from Envoy: the configured headers, then the
+// content-length Envoy's local reply adds.
+var (
+	fltForbidden = host.Headers{{"content-type", "application/json"}, {"x-amzn-errortype", "ForbiddenException"}, {"content-length", "23"}}
+	fltFailure   = host.Headers{{"content-type", "application/json"}, {"x-amzn-errortype", "InternalServerErrorException"}, {"content-length", "35"}}
+)
+
+const (
+	fltForbiddenBody = `{"message":"Forbidden"}`
+	fltThrottledBody = `{"message":"Too Many Requests"}`
+	fltQuotaBody     = `{"message":"Limit Exceeded"}`
+	fltFailureBody   = `{"message":"Internal server error"}`
+)
+
+func fltThrottled(retryAfter string) host.Headers {
+	return host.Headers{{"content-type", "application/json"}, {"retry-after", retryAfter}, {"content-length", "31"}}
+}
+
+func fltQuota(retryAfter string) host.Headers {
+	return host.Headers{{"content-type", "application/json"}, {"retry-after", retryAfter}, {"content-length", "28"}}
+}
+
+// identity is what the upstream receives for an admitted GET of path by keyID in plan.
+func identity(path, keyID, plan string) host.Headers {
+	return host.Headers{{":method", "GET"}, {":path", path}, {":authority", "api.example.com"}, {":scheme", "http"},
+		{"x-usageplans-key-id", keyID}, {"x-usageplans-plan-id", plan}}
+}
+
+var upstreamHeaders = host.Headers{{"server", "upstream"}}
+
+// A configuration with problems makes proxy_on_configure return false, which fails the
+// plugin's start in Envoy; every problem is in the log.
+func TestFilterConfigRejectedAtStart(t *testing.T) {
+	e := newFltRuntime(t, fltSetup{})
+	var missing []string
+	_, err := e.rt.NewPlugin(context.Background(), e.module, e.pluginConfig(
+		fltOptions(`"failurePolicy": "SOMETIMES"`, `"casRetries": 0`), fltSetup{}))
+	if err == nil {
+		t.Fatal("NewPlugin accepted an invalid configuration")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"proxy_on_configure returned false",
+		"usageplans dev: configuration rejected: 2 problem(s)",
+		`usageplans: config: failurePolicy: must be CLOSED or OPEN, got "SOMETIMES"`,
+		"usageplans: config: casRetries: must be an integer from 1 to 1000, got 0",
+	} {
+		if !strings.Contains(msg, want) {
+			missing = append(missing, want)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("the error lacks %q:\n%s", missing, msg)
+	}
+}
+
+// On a configuration update, a rejected configuration leaves the previous one serving with
+// its state; an accepted one takes over at once, state included.
+func TestFilterReconfigure(t *testing.T) {
+	e := startFilter(t, fltSetup{})
+	vm := e.plugin.VMs()[0]
+	e.wantStatuses(t, fltTight, 200)
+	if err := vm.Configure(context.Background(), []byte(`{"usagePlans": 3}`)); err == nil ||
+		!strings.Contains(err.Error(), "usageplans: config: usagePlans: ") {
+		t.Fatalf("Configure(invalid) = %v, want the rejection with its problem", err)
+	}
+	e.wantStatuses(t, fltTight, 200, 429)
+	e.wantCounters(t, map[string]uint64{"usageplans.config.rejected": 1})
+
+	// Without tight-key's plan association, the key is in no plan of the stage.
+	next := strings.Replace(fltOptions(), `{"usagePlanId": "tight", "keyId": "tight-key"},`, "", 1)
+	if err := vm.Configure(context.Background(), []byte(next)); err != nil {
+		t.Fatal(err)
+	}
+	wantReply(t, e.get("/pets", apiKey(fltTight)), 403, fltForbidden, fltForbiddenBody)
+	// The gold key's state carried over (same vm_id, same shared data): its bucket still
+	// has 99 tokens, not a fresh 100.
+	e.get("/pets", apiKey(fltGold))
+	if err := vm.Configure(context.Background(), []byte(fltOptions(`"rateLimitHeaders": true`))); err != nil {
+		t.Fatal(err)
+	}
+	resp := e.get("/pets", apiKey(fltGold))
+	if got, _ := resp.Headers.Get("ratelimit-remaining"); got != "98" {
+		t.Errorf("ratelimit-remaining after two requests across configurations = %q, want 98", got)
+	}
+}
+
+// Every way of not having a usable key gets AWS's 403, and the upstream is never called.
+func TestFilterForbidden(t *testing.T) {
+	e := startFilter(t, fltSetup{})
+	for _, tt := range []struct {
+		name    string
+		headers host.Headers
+	}{
+		{"no key", nil},
+		{"empty key", host.Headers{apiKey("")}},
+		{"unknown key", host.Headers{apiKey(fltUnknown)}},
+		{"not a key value", host.Headers{apiKey("short")}},
+		{"disabled key", host.Headers{apiKey(fltOff)}},
+		{"key in no plan of the stage", host.Headers{apiKey(fltStray)}},
+		{"key in another header", host.Headers{{"authorization", fltGold}}},
+		{"upper-case header name", host.Headers{{"X-API-KEY", fltUnknown}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			wantReply(t, e.get("/pets", tt.headers...), 403, fltForbidden, fltForbiddenBody)
+		})
+	}
+	if n := len(e.upstream); n != 0 {
+		t.Errorf("the upstream was called %d times", n)
+	}
+	e.wantCounters(t, map[string]uint64{"usageplans.requests.forbidden": 8, "usageplans.requests.allowed": 0})
+}
+
+// The upstream sees an admitted request without its key, with identity headers it can
+// trust (a client's own copies are removed), and with everything else untouched.
+func TestFilterAllowStripsKeyAndSetsIdentity(t *testing.T) {
+	e := startFilter(t, fltSetup{})
+	resp := e.get("/pets/7", apiKey(fltGold), [2]string{"X-Usageplans-Key-Id", "admin"},
+		[2]string{"x-usageplans-plan-id", "unlimited"}, [2]string{"accept", "application/json"})
+	e.wantPassed(t, resp, host.Headers{{":method", "GET"}, {":path", "/pets/7"}, {":authority", "api.example.com"},
+		{":scheme", "http"}, {"accept", "application/json"}, {"x-usageplans-key-id", "gold-key"},
+		{"x-usageplans-plan-id", "gold"}}, upstreamHeaders)
+	e.wantCounters(t, map[string]uint64{"usageplans.requests.allowed": 1, "usageplans.plan.gold.allowed": 1})
+
+	// Requests the filter does not govern pass as they came, minus the spoofed identity.
+	spoof := [2]string{"x-usageplans-key-id", "admin"}
+	e.wantPassed(t, e.get("/admin/users", apiKey(fltGold), spoof), host.Headers{{":method", "GET"},
+		{":path", "/admin/users"}, {":authority", "api.example.com"}, {":scheme", "http"}, apiKey(fltGold)}, upstreamHeaders)
+	other := &host.Request{Headers: host.Headers{{":method", "GET"}, {":path", "/pets"}, {":authority", "www.example.com"},
+		{":scheme", "http"}, apiKey(fltGold), spoof}}
+	e.wantPassed(t, e.do(other), host.Headers{{":method", "GET"}, {":path", "/pets"}, {":authority", "www.example.com"},
+		{":scheme", "http"}, apiKey(fltGold)}, upstreamHeaders)
+	// A method without apiKeyRequired is decided (stage and account limits) but not by key.
+	e.wantPassed(t, e.get("/", apiKey(fltGold), spoof), host.Headers{{":method", "GET"}, {":path", "/"},
+		{":authority", "api.example.com"}, {":scheme", "http"}}, upstreamHeaders)
+	// A resource the stage lacks is AWS's Missing Authentication Token.
+	wantReply(t, e.get("/owners", apiKey(fltGold)), 403, host.Headers{{"content-type", "application/json"},
+		{"x-amzn-errortype", "MissingAuthenticationTokenException"}, {"content-length", "42"}},
+		`{"message":"Missing Authentication Token"}`)
+	e.wantCounters(t, map[string]uint64{"usageplans.requests.allowed": 2, "usageplans.plan.gold.allowed": 1,
+		"usageplans.requests.unmatched": 1})
+}
+
+// Burst 2 at 0.5/s: the third request waits 2 s for a token and the 429 says so; after
+// those 2 s (on the host's clock) it passes.
+func TestFilterThrottled(t *testing.T) {
+	e := startFilter(t, fltSetup{})
+	e.wantStatuses(t, fltTight, 200, 200)
+	wantReply(t, e.get("/pets", apiKey(fltTight)), 429, fltThrottled("2"), fltThrottledBody)
+	e.clock.Advance(1e9)
+	wantReply(t, e.get("/pets", apiKey(fltTight)), 429, fltThrottled("1"), fltThrottledBody)
+	e.clock.Advance(1e9)
+	e.wantPassed(t, e.get("/pets", apiKey(fltTight)), identity("/pets", "tight-key", "tight"), upstreamHeaders)
+	e.wantCounters(t, map[string]uint64{"usageplans.requests.throttled": 2, "usageplans.plan.tight.throttled": 2,
+		"usageplans.requests.allowed": 3})
+}
+
+// 3 a day: the fourth request waits until midnight UTC, an hour away.
+func TestFilterQuotaExceeded(t *testing.T) {
+	e := startFilter(t, fltSetup{})
+	e.wantStatuses(t, fltDaily, 200, 200, 200)
+	wantReply(t, e.get("/pets", apiKey(fltDaily)), 429, fltQuota("3600"), fltQuotaBody)
+	e.wantCounters(t, map[string]uint64{"usageplans.requests.quota_exceeded": 1, "usageplans.plan.daily.quota_exceeded": 1})
+}
+
+// The RateLimit-* headers describe the limit that binds, on admitted responses and on 429s.
+func TestFilterRateLimitHeaders(t *testing.T) {
+	e := startFilter(t, fltSetup{config: fltOptions(`"rateLimitHeaders": true`)})
+	e.wantPassed(t, e.get("/pets", apiKey(fltTight)), identity("/pets", "tight-key", "tight"), host.Headers{
+		{"server", "upstream"}, {"ratelimit-limit", "2"}, {"ratelimit-remaining", "1"}, {"ratelimit-reset", "2"},
+		{"ratelimit-policy", "2;w=4"}})
+	e.get("/pets", apiKey(fltTight))
+	wantReply(t, e.get("/pets", apiKey(fltTight)), 429, host.Headers{{"content-type", "application/json"},
+		{"retry-after", "2"}, {"ratelimit-limit", "2"}, {"ratelimit-remaining", "0"}, {"ratelimit-reset", "4"},
+		{"ratelimit-policy", "2;w=4"}, {"content-length", "31"}}, fltThrottledBody)
+	e.get("/pets", apiKey(fltDaily))
+	e.get("/pets", apiKey(fltDaily))
+	e.wantPassed(t, e.get("/pets", apiKey(fltDaily)), identity("/pets", "daily-key", "daily"), host.Headers{
+		{"server", "upstream"}, {"ratelimit-limit", "3"}, {"ratelimit-remaining", "0"}, {"ratelimit-reset", "3600"},
+		{"ratelimit-policy", "3;w=86400"}})
+	wantReply(t, e.get("/pets", apiKey(fltDaily)), 429, host.Headers{{"content-type", "application/json"},
+		{"retry-after", "3600"}, {"ratelimit-limit", "3"}, {"ratelimit-remaining", "0"}, {"ratelimit-reset", "3600"},
+		{"ratelimit-policy", "3;w=86400"}, {"content-length", "28"}}, fltQuotaBody)
+}
+
+// Shadow mode: everything passes; what would have been rejected is counted and logged as
+// such, and still carries the rate-limit headers.
+func TestFilterShadowMode(t *testing.T) {
+	e := startFilter(t, fltSetup{config: fltOptions(`"shadowMode": true`, `"rateLimitHeaders": true`)})
+	e.wantPassed(t, e.get("/pets"), host.Headers{{":method", "GET"}, {":path", "/pets"},
+		{":authority", "api.example.com"}, {":scheme", "http"}}, upstreamHeaders)
+	e.get("/pets", apiKey(fltTight))
+	e.get("/pets", apiKey(fltTight))
+	e.wantPassed(t, e.get("/pets", apiKey(fltTight)), identity("/pets", "tight-key", "tight"), host.Headers{
+		{"server", "upstream"}, {"ratelimit-limit", "2"}, {"ratelimit-remaining", "0"}, {"ratelimit-reset", "4"},
+		{"ratelimit-policy", "2;w=4"}})
+	e.wantCounters(t, map[string]uint64{"usageplans.requests.shadow_denied": 2, "usageplans.plan.tight.shadow_denied": 1,
+		"usageplans.requests.allowed": 2, "usageplans.requests.forbidden": 0, "usageplans.requests.throttled": 0})
+	var shadow []string
+	for _, l := range e.plugin.Logs() {
+		if strings.HasPrefix(l.Message, "usageplans: shadow mode") {
+			shadow = append(shadow, l.Message)
+		}
+	}
+	want := []string{
+		`usageplans: shadow mode, let through: outcome=forbidden reason="missing API key" route=pets stage=pets/prod resource=/pets method=GET`,
+		`usageplans: shadow mode, let through: outcome=throttled reason="throttled by plan limit" route=pets stage=pets/prod resource=/pets method=GET key_id=tight-key plan=tight limit=plan:tight rate=0.5 burst=2 retry_after=2`,
+	}
+	if strings.Join(shadow, "\n") != strings.Join(want, "\n") {
+		t.Errorf("shadow log lines:\n%s\nwant\n%s", strings.Join(shadow, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// An entry no decoder version accepts, where gold-key's state lives (what a corrupted entry,
+// or a newer filter's during a botched rollback, would look like): the failure policy decides.
+func TestFilterFailurePolicy(t *testing.T) {
+	plant := func(t *testing.T, e *fltEnv) {
+		if st := e.rt.SharedData("usageplans").Set("usageplans:key:gold:gold-key", []byte{0xff, 0xff, 0xff}, 0); st != host.StatusOK {
+			t.Fatalf("planting the entry: %v", st)
+		}
+	}
+	t.Run("closed", func(t *testing.T) {
+		e := startFilter(t, fltSetup{})
+		plant(t, e)
+		wantReply(t, e.get("/pets", apiKey(fltGold)), 500, fltFailure, fltFailureBody)
+		e.wantCounters(t, map[string]uint64{"usageplans.requests.failure": 1, "usageplans.plan.gold.failure": 1,
+			"usageplans.requests.allowed": 0})
+		// The entry is left as it was: the filter never overwrites what it cannot read.
+		if v, _, _ := e.rt.SharedData("usageplans").Get("usageplans:key:gold:gold-key"); string(v) != "\xff\xff\xff" {
+			t.Errorf("entry = %x, want ffffff", v)
+		}
+		// Other keys are unaffected.
+		e.wantStatuses(t, fltTight, 200)
+	})
+	t.Run("open", func(t *testing.T) {
+		e := startFilter(t, fltSetup{config: fltOptions(`"failurePolicy": "OPEN"`)})
+		plant(t, e)
+		e.wantPassed(t, e.get("/pets", apiKey(fltGold)), identity("/pets", "gold-key", "gold"), upstreamHeaders)
+		e.wantCounters(t, map[string]uint64{"usageplans.requests.failure": 1, "usageplans.plan.gold.failure": 1,
+			"usageplans.requests.allowed": 0})
+	})
+}
+
+// The key from a query parameter, when configured: stripped from :path, the other
+// parameters kept in order and encoding.
+func TestFilterQueryParameterKey(t *testing.T) {
+	e := startFilter(t, fltSetup{config: fltOptions(`"apiKeyQueryParameter": "api_key"`)})
+	e.wantPassed(t, e.get("/pets?limit=5&api_key="+fltGold+"&q=a%20b"),
+		identity("/pets?limit=5&q=a%20b", "gold-key", "gold"), upstreamHeaders)
+	// The header wins over the parameter.
+	wantReply(t, e.get("/pets?api_key="+fltGold, apiKey(fltUnknown)), 403, fltForbidden, fltForbiddenBody)
+
+	off := startFilter(t, fltSetup{})
+	wantReply(t, off.get("/pets?api_key="+fltGold), 403, fltForbidden, fltForbiddenBody)
+}
+
+// AUTHORIZER: the usage identifier an earlier filter wrote, as a header (stripped like a
+// key) or as a property of the stream.
+func TestFilterAuthorizerSource(t *testing.T) {
+	t.Run("header", func(t *testing.T) {
+		e := startFilter(t, fltSetup{config: fltOptions(`"apiKeySource": "AUTHORIZER"`, `"authorizer": {"header": "x-usage-identifier"}`)})
+		e.wantPassed(t, e.get("/pets", [2]string{"x-usage-identifier", fltGold}), identity("/pets", "gold-key", "gold"), upstreamHeaders)
+		wantReply(t, e.get("/pets", apiKey(fltGold)), 403, fltForbidden, fltForbiddenBody)
+	})
+	t.Run("property", func(t *testing.T) {
+		e := startFilter(t, fltSetup{config: fltOptions(`"apiKeySource": "AUTHORIZER"`, `"authorizer": {"property": ["metadata", "usage_key"]}`)})
+		req := fltGet("/pets", apiKey("whatever"))
+		req.Properties = map[string][]byte{"metadata.usage_key": []byte(fltGold)}
+		e.wantPassed(t, e.do(req), host.Headers{{":method", "GET"}, {":path", "/pets"}, {":authority", "api.example.com"},
+			{":scheme", "http"}, apiKey("whatever"), {"x-usageplans-key-id", "gold-key"}, {"x-usageplans-plan-id", "gold"}}, upstreamHeaders)
+		wantReply(t, e.get("/pets"), 403, fltForbidden, fltForbiddenBody)
+	})
+}
+
+// A route selected by Envoy's route name (xds.route_name).
+func TestFilterRouteName(t *testing.T) {
+	cfg := strings.Replace(fltOptions(), `"match": {"host": "api.example.com"}`, `"match": {"routeName": "pets-route"}`, 1)
+	e := startFilter(t, fltSetup{config: cfg})
+	req := fltGet("/pets")
+	req.Properties = map[string][]byte{"xds.route_name": []byte("pets-route")}
+	wantReply(t, e.do(req), 403, fltForbidden, fltForbiddenBody)
+	e.wantPassed(t, e.get("/pets"), host.Headers{{":method", "GET"}, {":path", "/pets"},
+		{":authority", "api.example.com"}, {":scheme", "http"}}, upstreamHeaders)
+}
+
+// Configured replies replace AWS's; a 429 still gets Retry-After.
+func TestFilterResponseOverrides(t *testing.T) {
+	e := startFilter(t, fltSetup{config: fltOptions(`"responses": {
+		"INVALID_API_KEY": {"statusCode": 401, "headers": {"WWW-Authenticate": "ApiKey"}, "body": "no"},
+		"THROTTLED": {"statusCode": "429", "headers": {}, "body": ""}}`)})
+	wantReply(t, e.get("/pets"), 401, host.Headers{{"www-authenticate", "ApiKey"}, {"content-length", "2"},
+		{"content-type", "text/plain"}}, "no")
+	e.wantStatuses(t, fltTight, 200, 200)
+	wantReply(t, e.get("/pets", apiKey(fltTight)), 429, host.Headers{{"retry-after", "2"}}, "")
+}
