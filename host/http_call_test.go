@@ -53,6 +53,20 @@ func TestHTTPCall(t *testing.T) {
 			t.Errorf("the cluster saw %q, want [%q]", seen, want)
 		}
 	})
+	t.Run("body delivered while the headers wait", func(t *testing.T) {
+		// Envoy hands the body to a filter that holds the headers: the guest rewrites it
+		// before the callout answers, and the upstream gets both.
+		var up recorder
+		req := get("httpcall,body", "x-cluster", "auth")
+		req.Body = []byte("quiet")
+		if _, err := p.Do(context.Background(), req, up.upstream); err != nil {
+			t.Fatal(err)
+		}
+		last := up.last(t)
+		if got := resultOf(t, last, "httpcall"); got != "5|201|pong" || string(last.Body) != "QUIET" {
+			t.Errorf("upstream got callout %q and body %q, want 5|201|pong and QUIET", got, last.Body)
+		}
+	})
 	t.Run("local response from the callback", func(t *testing.T) {
 		var up recorder
 		resp, err := p.Do(context.Background(), get("httpcall-local", "x-cluster", "auth"), up.upstream)

@@ -31,11 +31,7 @@ func (v *VM) continueStream(t StreamType) Status {
 		// Envoy's root context has no stream to continue; the call is accepted and does nothing.
 		return StatusOK
 	}
-	if t == StreamRequest {
-		s.reqPaused = false
-	} else {
-		s.respPaused = false
-	}
+	s.stopped[t], s.dataStopped[t], s.continued[t] = false, false, true
 	// As in Envoy, continuing either direction takes the request maps back from the filter.
 	s.live[MapRequestHeaders], s.live[MapRequestTrailers], s.reqBodyLive = false, false, false
 	s.signal()

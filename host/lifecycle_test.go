@@ -186,3 +186,24 @@ func TestStreamClose(t *testing.T) {
 		t.Errorf("callback on a closed stream: err = %v", err)
 	}
 }
+
+// proxy_continue_stream from inside the callback that returns Pause continues the request
+// (Envoy runs the continuation after the call), and takes the request headers back at once.
+func TestContinueInsidePausingCallback(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	p := newPlugin(t, rt, "abi", PluginConfig{})
+	var up recorder
+	resp, err := p.Do(context.Background(), get("pause-continue"), up.upstream)
+	if err != nil || resp.Status != 200 {
+		t.Fatalf("Do = %+v, %v; want 200", resp, err)
+	}
+	if got := resultOf(t, up.last(t), "pause-continue"); got != "resuming" {
+		t.Errorf("result = %s, want resuming", got)
+	}
+	if _, ok := up.last(t).Headers.Get("x-after-resume"); ok {
+		t.Error("a header added after proxy_continue_stream reached the upstream")
+	}
+	if logs := joinLogs(p.VMs()[0].Logs()); !strings.Contains(logs, "resume: ok, add after resume: bad_argument\n") {
+		t.Errorf("logs:\n%s", logs)
+	}
+}

@@ -39,8 +39,9 @@ type Stream struct {
 	respDetails   string // response.code_details
 	bufferingReq  bool
 	bufferingResp bool
-	reqPaused     bool
-	respPaused    bool
+	stopped       [2]bool // by direction (StreamRequest, StreamResponse): headers or trailers stopped
+	dataStopped   [2]bool // a body callback stopped (StopIterationAndBuffer)
+	continued     [2]bool // proxy_continue_stream ran during the current callback
 	inResponse    bool
 	local         *LocalResponse
 	pendingLocal  *LocalResponse
@@ -109,9 +110,31 @@ func (s *Stream) signal() {
 	}
 }
 
-// callback runs one HTTP callback. After a local response (now or earlier) it returns
-// ActionPause, whatever the guest returned: Envoy stops the filter chain (stopNextIteration).
-func (s *Stream) callback(fn api.Function, name string, args ...uint64) (Action, error) {
+// callbackKind says how Envoy reads a callback's return value.
+type callbackKind int
+
+const (
+	headersCallback  callbackKind = iota // FilterHeadersStatus: 1, 3, 4 stop
+	dataCallback                         // FilterDataStatus: 1, 2, 3 stop
+	trailersCallback                     // FilterTrailersStatus: 1 stops
+)
+
+func stops(kind callbackKind, raw uint32) bool {
+	switch kind {
+	case headersCallback:
+		return raw == 1 || raw == 3 || raw == 4
+	case dataCallback:
+		return raw >= 1 && raw <= 3
+	}
+	return raw == 1
+}
+
+// callback runs one HTTP callback of direction dir and records whether it stopped the
+// stream. It returns ActionPause when the stream stopped (including by a local response,
+// whatever the guest returned: Envoy's stopNextIteration) and ActionContinue otherwise;
+// values other than 0 and 1 are read as Envoy reads them (e.g. 3, StopAllIterationAndBuffer,
+// stops headers; 2, ContinueAndEndStream, does not).
+func (s *Stream) callback(dir StreamType, kind callbackKind, fn api.Function, name string, args ...uint64) (Action, error) {
 	v := s.vm
 	if s.closed {
 		return ActionPause, fmt.Errorf("host: %s: %s on closed stream %d", v.label, name, s.id)
@@ -123,18 +146,28 @@ func (s *Stream) callback(fn api.Function, name string, args ...uint64) (Action,
 		s.failClosed()
 		return ActionPause, nil
 	}
+	s.continued[dir] = false
 	res, err := v.call(fn, name, s.id, append([]uint64{uint64(s.id)}, args...)...)
 	if err != nil {
 		s.failClosed()
 		return ActionPause, err
 	}
-	if s.local != nil {
+	if s.local != nil || s.reset {
 		return ActionPause, nil
 	}
-	if fn == nil {
-		return ActionContinue, nil
+	stop := fn != nil && stops(kind, uint32(res)) && !s.continued[dir]
+	switch kind {
+	case dataCallback:
+		s.dataStopped[dir] = stop
+	case headersCallback:
+		s.stopped[dir] = stop
+	default:
+		s.stopped[dir] = s.stopped[dir] || stop
 	}
-	return Action(uint32(res)), nil
+	if stop {
+		return ActionPause, nil
+	}
+	return ActionContinue, nil
 }
 
 func boolArg(b bool) uint64 {
@@ -152,15 +185,15 @@ func (s *Stream) RequestHeaders(h Headers, endOfStream bool) (Action, error) {
 	hh := h.lowered()
 	s.reqHeaders = &hh
 	s.live[MapRequestHeaders], s.reqEOS = true, endOfStream
-	act, err := s.callback(s.vm.fns.requestHeaders, "proxy_on_request_headers", uint64(len(hh)), boolArg(endOfStream))
+	act, err := s.callback(StreamRequest, headersCallback, s.vm.fns.requestHeaders, "proxy_on_request_headers", uint64(len(hh)), boolArg(endOfStream))
 	s.live[MapRequestHeaders] = s.live[MapRequestHeaders] && act != ActionContinue
-	s.reqPaused = act == ActionPause && s.local == nil
 	return act, err
 }
 
 // RequestBody delivers a chunk of the request body to proxy_on_request_body. While the filter
 // keeps pausing, chunks accumulate and the guest sees the whole buffered body, as with
-// Envoy's StopIterationAndBuffer.
+// Envoy's StopIterationAndBuffer. As in Envoy, a filter that paused on the headers still
+// receives the body.
 func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Action, error) {
 	s.vm.mu.Lock()
 	defer s.vm.mu.Unlock()
@@ -170,10 +203,9 @@ func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Action, error) {
 		s.reqBody = append([]byte{}, chunk...)
 	}
 	s.reqBodyLive, s.reqEOS = true, endOfStream
-	act, err := s.callback(s.vm.fns.requestBody, "proxy_on_request_body", uint64(len(s.reqBody)), boolArg(endOfStream))
+	act, err := s.callback(StreamRequest, dataCallback, s.vm.fns.requestBody, "proxy_on_request_body", uint64(len(s.reqBody)), boolArg(endOfStream))
 	s.bufferingReq = act == ActionPause && !endOfStream
 	s.reqBodyLive = s.reqBodyLive && act != ActionContinue
-	s.reqPaused = act == ActionPause && s.local == nil
 	return act, err
 }
 
@@ -184,9 +216,8 @@ func (s *Stream) RequestTrailers(t Headers) (Action, error) {
 	tt := t.lowered()
 	s.reqTrailers = &tt
 	s.live[MapRequestTrailers] = true
-	act, err := s.callback(s.vm.fns.requestTrailers, "proxy_on_request_trailers", uint64(len(tt)))
+	act, err := s.callback(StreamRequest, trailersCallback, s.vm.fns.requestTrailers, "proxy_on_request_trailers", uint64(len(tt)))
 	s.live[MapRequestTrailers] = s.live[MapRequestTrailers] && act != ActionContinue
-	s.reqPaused = act == ActionPause && s.local == nil
 	return act, err
 }
 
@@ -203,9 +234,8 @@ func (s *Stream) ResponseHeaders(h Headers, endOfStream bool) (Action, error) {
 		s.respDetails = "via_upstream"
 	}
 	s.live[MapResponseHeaders], s.respEOS = true, endOfStream
-	act, err := s.callback(s.vm.fns.responseHeaders, "proxy_on_response_headers", uint64(len(hh)), boolArg(endOfStream))
+	act, err := s.callback(StreamResponse, headersCallback, s.vm.fns.responseHeaders, "proxy_on_response_headers", uint64(len(hh)), boolArg(endOfStream))
 	s.live[MapResponseHeaders] = s.live[MapResponseHeaders] && act != ActionContinue
-	s.respPaused = act == ActionPause && s.local == nil
 	return act, err
 }
 
@@ -221,10 +251,9 @@ func (s *Stream) ResponseBody(chunk []byte, endOfStream bool) (Action, error) {
 	}
 	s.inResponse = true
 	s.respBodyLive, s.respEOS = true, endOfStream
-	act, err := s.callback(s.vm.fns.responseBody, "proxy_on_response_body", uint64(len(s.respBody)), boolArg(endOfStream))
+	act, err := s.callback(StreamResponse, dataCallback, s.vm.fns.responseBody, "proxy_on_response_body", uint64(len(s.respBody)), boolArg(endOfStream))
 	s.bufferingResp = act == ActionPause && !endOfStream
 	s.respBodyLive = s.respBodyLive && act != ActionContinue
-	s.respPaused = act == ActionPause && s.local == nil
 	return act, err
 }
 
@@ -236,23 +265,35 @@ func (s *Stream) ResponseTrailers(t Headers) (Action, error) {
 	s.respTrailers = &tt
 	s.inResponse = true
 	s.live[MapResponseTrailers] = true
-	act, err := s.callback(s.vm.fns.responseTrailers, "proxy_on_response_trailers", uint64(len(tt)))
+	act, err := s.callback(StreamResponse, trailersCallback, s.vm.fns.responseTrailers, "proxy_on_response_trailers", uint64(len(tt)))
 	s.live[MapResponseTrailers] = s.live[MapResponseTrailers] && act != ActionContinue
-	s.respPaused = act == ActionPause && s.local == nil
 	return act, err
+}
+
+// Paused reports whether the filter holds the request (StreamRequest) or the response
+// (StreamResponse): a callback stopped it and neither proxy_continue_stream nor a later body
+// callback released it.
+func (s *Stream) Paused(dir StreamType) bool {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	return s.pausedLocked(dir)
+}
+
+func (s *Stream) pausedLocked(dir StreamType) bool {
+	return (s.stopped[dir] || s.dataStopped[dir]) && s.local == nil && !s.reset
 }
 
 // WaitRequest blocks while the request is paused: until the filter continues it
 // (proxy_continue_stream), answers it locally, the VM fails, or ctx ends.
-func (s *Stream) WaitRequest(ctx context.Context) error { return s.wait(ctx, &s.reqPaused) }
+func (s *Stream) WaitRequest(ctx context.Context) error { return s.wait(ctx, StreamRequest) }
 
 // WaitResponse is WaitRequest for the response.
-func (s *Stream) WaitResponse(ctx context.Context) error { return s.wait(ctx, &s.respPaused) }
+func (s *Stream) WaitResponse(ctx context.Context) error { return s.wait(ctx, StreamResponse) }
 
-func (s *Stream) wait(ctx context.Context, paused *bool) error {
+func (s *Stream) wait(ctx context.Context, dir StreamType) error {
 	for {
 		s.vm.mu.Lock()
-		done := !*paused || s.local != nil || s.reset
+		done := !s.pausedLocked(dir)
 		s.vm.mu.Unlock()
 		if done {
 			return nil
@@ -499,17 +540,9 @@ func (s *Stream) localResponse() *Response {
 	return &Response{Status: l.Status, Headers: l.Headers, Body: l.Body, Local: l}
 }
 
-// step runs one callback and waits while it pauses; done reports that the stream ended (a
-// local response, a reset, or an error).
-func (s *Stream) step(ctx context.Context, act Action, err error, wait func(context.Context) error) (*Response, error, bool) {
-	if err != nil {
-		return s.localResponse(), err, true
-	}
-	if act == ActionPause {
-		if err := wait(ctx); err != nil {
-			return nil, err, true
-		}
-	}
+// ended reports whether the stream ended (a local response, a reset), as the response Do
+// returns.
+func (s *Stream) ended() (*Response, error, bool) {
 	if s.Reset() {
 		return nil, ErrStreamReset, true
 	}
@@ -519,25 +552,38 @@ func (s *Stream) step(ctx context.Context, act Action, err error, wait func(cont
 	return nil, nil, false
 }
 
-func (s *Stream) doRequest(ctx context.Context, req *Request) (*Response, error, bool) {
-	hasBody, hasTrailers := len(req.Body) > 0, len(req.Trailers) > 0
-	act, err := s.RequestHeaders(req.Headers, !hasBody && !hasTrailers)
-	if r, err, done := s.step(ctx, act, err, s.WaitRequest); done {
-		return r, err, true
+// deliver sends the parts of one direction as Envoy does (the filter gets the body and
+// trailers even while it holds the headers), then waits until the filter lets the direction
+// go. done reports that the stream ended.
+func (s *Stream) deliver(ctx context.Context, dir StreamType, h Headers, body []byte, trailers Headers) (*Response, error, bool) {
+	hasBody, hasTrailers := len(body) > 0, len(trailers) > 0
+	headers, bodyFn, trailersFn := s.RequestHeaders, s.RequestBody, s.RequestTrailers
+	if dir == StreamResponse {
+		headers, bodyFn, trailersFn = s.ResponseHeaders, s.ResponseBody, s.ResponseTrailers
 	}
+	steps := []func() (Action, error){func() (Action, error) { return headers(h, !hasBody && !hasTrailers) }}
 	if hasBody {
-		act, err = s.RequestBody(req.Body, !hasTrailers)
-		if r, err, done := s.step(ctx, act, err, s.WaitRequest); done {
-			return r, err, true
-		}
+		steps = append(steps, func() (Action, error) { return bodyFn(body, !hasTrailers) })
 	}
 	if hasTrailers {
-		act, err = s.RequestTrailers(req.Trailers)
-		if r, err, done := s.step(ctx, act, err, s.WaitRequest); done {
+		steps = append(steps, func() (Action, error) { return trailersFn(trailers) })
+	}
+	for _, step := range steps {
+		if _, err := step(); err != nil {
+			return s.localResponse(), err, true
+		}
+		if r, err, done := s.ended(); done {
 			return r, err, true
 		}
 	}
-	return nil, nil, false
+	if err := s.wait(ctx, dir); err != nil {
+		return nil, err, true
+	}
+	return s.ended()
+}
+
+func (s *Stream) doRequest(ctx context.Context, req *Request) (*Response, error, bool) {
+	return s.deliver(ctx, StreamRequest, req.Headers, req.Body, req.Trailers)
 }
 
 func (s *Stream) doResponse(ctx context.Context, resp *Response) (*Response, error, bool) {
@@ -547,22 +593,5 @@ func (s *Stream) doResponse(ctx context.Context, resp *Response) (*Response, err
 			h = append(h, p)
 		}
 	}
-	hasBody, hasTrailers := len(resp.Body) > 0, len(resp.Trailers) > 0
-	act, err := s.ResponseHeaders(h, !hasBody && !hasTrailers)
-	if r, err, done := s.step(ctx, act, err, s.WaitResponse); done {
-		return r, err, true
-	}
-	if hasBody {
-		act, err = s.ResponseBody(resp.Body, !hasTrailers)
-		if r, err, done := s.step(ctx, act, err, s.WaitResponse); done {
-			return r, err, true
-		}
-	}
-	if hasTrailers {
-		act, err = s.ResponseTrailers(resp.Trailers)
-		if r, err, done := s.step(ctx, act, err, s.WaitResponse); done {
-			return r, err, true
-		}
-	}
-	return nil, nil, false
+	return s.deliver(ctx, StreamResponse, h, resp.Body, resp.Trailers)
 }

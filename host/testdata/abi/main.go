@@ -209,6 +209,14 @@ func (s *stream) run(op string) types.Action {
 		result(op, errName(syscall.SetNonblock(1, true)))
 	case "gc":
 		runtime.GC()
+	case "pause-continue":
+		// Resume from inside the callback that pauses: Envoy defers the continuation, so the
+		// request goes on.
+		result(op, "resuming")
+		err := proxywasm.ResumeHttpRequest()
+		err2 := proxywasm.AddHttpRequestHeader("x-after-resume", "1")
+		proxywasm.LogInfof("resume: %s, add after resume: %s", errName(err), errName(err2))
+		return types.ActionPause
 	case "httpcall", "httpcall-local":
 		timeout, _ := strconv.Atoi(header("x-timeout"))
 		cluster := header("x-cluster")
