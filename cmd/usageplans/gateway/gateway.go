@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,9 @@ type Options struct {
 
 	// Log receives the gateway's and the filter's log lines; nil discards them.
 	Log io.Writer
+	// LogLevel is the filter's log level (proxy_get_log_level; lower lines are dropped):
+	// trace, debug, info, warn, error or critical; "" means info, Envoy's default.
+	LogLevel string
 	// AccessLog receives one line per request; nil means Log.
 	AccessLog io.Writer
 	// WatchInterval is how often Wasm and Config are checked for changes (size and
@@ -120,7 +124,10 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	if o.AccessLog != nil {
 		g.access = &syncWriter{w: o.AccessLog}
 	}
-	var err error
+	level, err := logLevel(o.LogLevel)
+	if err != nil {
+		return nil, err
+	}
 	if g.routes, err = loadRoutes(o.Routes, o.Upstream); err != nil {
 		return nil, err
 	}
@@ -135,8 +142,9 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("--config: %w", err)
 	}
 	g.rt, err = host.NewRuntime(ctx, host.Options{
-		LogLevel: host.LogInfo, // Envoy's default
+		LogLevel: level,
 		Clock:    o.Clock,
+		Clusters: clusters(g.routes),
 		LogSink: func(e host.LogEntry) {
 			fmt.Fprintf(g.log, "%s filter %s#%d %s: %s\n", e.Time.UTC().Format(time.RFC3339), e.VMID, e.Worker, e.Level, e.Message)
 		},
@@ -204,6 +212,30 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 }
 
 type workerKey struct{}
+
+func logLevel(name string) (host.LogLevel, error) {
+	if name == "" {
+		return host.LogInfo, nil
+	}
+	for l := host.LogTrace; l <= host.LogCritical; l++ {
+		if l.String() == name {
+			return l, nil
+		}
+	}
+	return 0, fmt.Errorf("--log-level: want trace, debug, info, warn, error or critical, got %q", name)
+}
+
+// clusters lets the filter reach the routes' URL upstreams with proxy_http_call by their
+// cluster names, as Envoy's clusters.
+func clusters(routes []*Route) map[string]string {
+	out := map[string]string{}
+	for _, r := range routes {
+		if u, ok := r.up.(*httpUpstream); ok {
+			out[r.Cluster] = strings.TrimSuffix(u.base.String(), "/")
+		}
+	}
+	return out
+}
 
 // Addr is the gateway's bound address ("127.0.0.1:8080").
 func (g *Gateway) Addr() string { return g.ln.Addr().String() }
