@@ -118,3 +118,18 @@ func (m *Module) Exports() []string { return append([]string(nil), m.exports...)
 
 // Close releases the compiled code. VMs already running keep their own reference.
 func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx) }
+
+// ProvidedImports lists every function a module may import from this host under profile, as
+// "module.name", sorted: the env.proxy_* functions (the same for both profiles) and the WASI
+// functions of proxy-wasm-cpp-host at its commit of 2024-12-19.
+func ProvidedImports(profile WASIProfile) []string {
+	var out []string
+	for name := range envFuncs {
+		out = append(out, "env."+name)
+	}
+	for _, name := range wasiNames {
+		out = append(out, wasiModuleName+"."+name)
+	}
+	sort.Strings(out)
+	return out
+}

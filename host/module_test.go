@@ -45,6 +45,22 @@ func TestCompileRejectsBadInput(t *testing.T) {
 	}
 }
 
+func TestProvidedImports(t *testing.T) {
+	got := ProvidedImports(WASIEnvoy133)
+	if len(got) != len(envFuncs)+18 {
+		t.Fatalf("%d imports, want %d env functions and 18 WASI functions", len(got), len(envFuncs))
+	}
+	for _, want := range []string{"env.proxy_get_shared_data", "env.proxy_send_local_response", "wasi_snapshot_preview1.poll_oneoff", "wasi_snapshot_preview1.fd_fdstat_set_flags"} {
+		found := false
+		for _, g := range got {
+			found = found || g == want
+		}
+		if !found {
+			t.Errorf("%s missing from %v", want, got)
+		}
+	}
+}
+
 func TestCompileDescribesModule(t *testing.T) {
 	rt := newRuntime(t, Options{})
 	m := compile(t, rt, "abi")

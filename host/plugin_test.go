@@ -146,11 +146,27 @@ type statusError struct{ status int }
 
 func (e *statusError) Error() string { return "status " + strconv.Itoa(e.status) }
 
+// BenchmarkRequest measures one full request (context create to delete) through the no-op
+// guest: the host's own cost per request.
 func BenchmarkRequest(b *testing.B) {
+	benchmarkRequest(b, "noop", "")
+}
+
+// BenchmarkRequestSharedData is one request of the abi guest doing a shared-data CAS
+// increment (a get and a set), the shape of a rate-limit decision; compare with
+// BenchmarkRequest as a ratio.
+func BenchmarkRequestSharedData(b *testing.B) {
+	benchmarkRequest(b, "abi", "cas-incr")
+}
+
+func benchmarkRequest(b *testing.B, guest, ops string) {
 	rt := newRuntime(b, Options{})
-	p := newPlugin(b, rt, "noop", PluginConfig{})
+	p := newPlugin(b, rt, guest, PluginConfig{})
 	vm := p.VMs()[0]
-	req := &Request{Headers: Headers{{":authority", "example.com"}, {":path", "/pets"}, {":method", "GET"}, {":scheme", "http"}, {"x-api-key", "k"}}}
+	if st := rt.SharedData("vm1").Set("k", []byte("0"), 0); st != StatusOK {
+		b.Fatal(st)
+	}
+	req := &Request{Headers: Headers{{":authority", "example.com"}, {":path", "/pets"}, {":method", "GET"}, {":scheme", "http"}, {"x-op", ops}, {"x-key", "k"}}}
 	resp := &Response{Status: 200}
 	upstream := func(context.Context, *Request) (*Response, error) { return resp, nil }
 	ctx := context.Background()

@@ -79,6 +79,9 @@ type Options struct {
 	Interpreter bool
 }
 
+// maxMemoryPages is 1 GiB in 64 KiB pages.
+const maxMemoryPages = 1 << 30 / 65536
+
 // Runtime owns the wazero runtime, the host modules and the process-wide shared data. Safe
 // for concurrent use.
 type Runtime struct {
@@ -125,7 +128,8 @@ func NewRuntime(ctx context.Context, opts Options) (*Runtime, error) {
 	if cache == nil {
 		cache = wazero.NewCompilationCache()
 	}
-	cfg = cfg.WithCompilationCache(cache).WithCloseOnContextDone(false)
+	// Envoy caps a VM's memory at 1 GiB (PROXY_WASM_HOST_MAX_WASM_MEMORY_SIZE_BYTES).
+	cfg = cfg.WithCompilationCache(cache).WithCloseOnContextDone(false).WithMemoryLimitPages(maxMemoryPages)
 	r := &Runtime{
 		opts:    opts,
 		clock:   opts.Clock,
