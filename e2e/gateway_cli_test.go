@@ -89,6 +89,12 @@ func TestCLIUsage(t *testing.T) {
 		{args: []string{"serve", "--nope"}, status: 2, errHas: "flag provided but not defined: -nope", noStdout: true},
 		{args: []string{"validate"}, status: 2, errHas: "want exactly one FILE, got 0", noStdout: true},
 		{args: []string{"frobnicate"}, status: 2, errHas: `unknown command "frobnicate"`, noStdout: true},
+		{args: []string{"serve", "--log-level", "loud"}, status: 1, noStdout: true,
+			errHas: `usageplans serve: --log-level: want trace, debug, info, warn, error or critical, got "loud"`},
+		{args: []string{"serve", "--wasm", "../no/such.wasm", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, status: 1, noStdout: true,
+			errHas: "usageplans serve: --wasm: open ../no/such.wasm: no such file or directory"},
+		{args: []string{"serve", "--upstream", "localhost:1", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, status: 1, noStdout: true,
+			errHas: `usageplans serve: --upstream: must be echo or an http(s) URL with a host, got "localhost:1"`},
 	} {
 		status, stdout, stderr := runCLI(c.args...)
 		if status != c.status || !strings.Contains(stdout, c.outHas) || !strings.Contains(stderr, c.errHas) ||
