@@ -1,14 +1,14 @@
 // Package host runs proxy-wasm HTTP filters on wazero the way Envoy does (ABI 0.2.1, with
-// proxy-wasm-cpp-host as the reference where the specification is loose): it is the
-// project's stand-in for Envoy, faithful rather than convenient.
+// proxy-wasm-cpp-host and Envoy's context.cc as the reference where the specification is
+// loose): the project's stand-in for Envoy, faithful rather than convenient.
 //
 // # Model
 //
-// A [Runtime] owns the wazero runtime, one compilation cache, the host modules ("env" and
-// "wasi_snapshot_preview1" in the chosen [WASIProfile]), the clocks, the HTTP clusters and the
-// process-wide shared-data stores, one per vm_id. [Runtime.Compile] validates and compiles a
-// module once; [Runtime.NewPlugin] starts a [Plugin]: N [VM]s (Envoy's workers) of one
-// (vm_id, root_id, module, configuration), each started like Envoy starts a VM:
+// A [Runtime] owns the wazero runtime, its compilation cache, the host modules ("env" and
+// "wasi_snapshot_preview1" in the chosen [WASIProfile]), the clock, the HTTP clusters and the
+// process-wide shared data, one store per vm_id. [Runtime.Compile] validates and compiles a
+// module; [Runtime.NewPlugin] starts a [Plugin]: N [VM]s (Envoy's workers) of one (vm_id,
+// root_id, module, configuration), each started as Envoy starts a VM:
 //
 //	_initialize
 //	proxy_on_context_create(rootID, 0)
@@ -17,43 +17,54 @@
 //
 // Each request is a [Stream] on one VM:
 //
-//	s := vm.NewStream()                   proxy_on_context_create(id, rootID)
+//	s, err := p.NewStream(worker)          proxy_on_context_create(id, rootID)
 //	s.SetProperty("xds.route_name", []byte("r1"))
-//	act, err := s.RequestHeaders(h, false) proxy_on_request_headers
-//	s.RequestBody(b, true)                 proxy_on_request_body (and Trailers)
+//	act, err := s.RequestHeaders(h, false) proxy_on_request_headers (then Body, Trailers)
+//	s.WaitRequest(ctx)                     while the filter holds the request
 //	s.LocalResponse()                      non-nil once the filter answered itself
-//	s.ResponseHeaders(h, false)            proxy_on_response_headers (and Body, Trailers)
+//	s.ResponseHeaders(h, false)            proxy_on_response_headers (then Body, Trailers)
 //	s.Close()                              proxy_on_log, proxy_on_done, proxy_on_delete
 //
-// [VM.Do] and [Plugin.Do] run one whole request through all the callbacks, calling an
-// [Upstream] only when the filter lets the request through, and return what the client
-// would receive.
+// [VM.Do] and [Plugin.Do] run one whole request through all the callbacks, calling the
+// [Upstream] only when the filter lets the request through, and return what the client would
+// receive. [RequestHeadersFromHTTP] turns a net/http request into the headers Envoy gives.
+//
+// # Faithful, not convenient
+//
+// The host lends maps and bodies to the filter only while Envoy would: request headers until
+// the filter lets them go (Continue, or proxy_continue_stream), the plugin configuration only
+// during proxy_on_vm_start and proxy_on_configure, final headers read-only in proxy_on_log.
+// A local response ends the stream after the callback, passes through the filter's own
+// response callbacks, and never reaches the upstream. Shared data keeps Envoy's CAS rules,
+// including that a set on a missing key ignores cas. Each host function's file says where it
+// follows Envoy rather than the specification.
 //
 // # Concurrency
 //
 // A VM is single-threaded, as an Envoy worker is: every call into it (callbacks, ticks,
-// HTTP-call answers) holds the VM's mutex, so a VM may be shared by goroutines. Shared data is
-// guarded by one mutex per Runtime, as in Envoy. A Plugin routes streams to its current VMs;
-// [Plugin.Swap] builds the next VMs first (same vm_id, so the shared data survives), then
-// routes new streams to them and closes the old VMs when their last stream is closed.
+// HTTP-call answers) holds the VM's mutex, so VMs and plugins are safe for concurrent use.
+// Shared data has one mutex per Runtime, as in Envoy. [Plugin.Swap] builds the next VMs first
+// (same vm_id, so the shared data survives), then routes new streams to them, and closes each
+// old VM once its last stream is closed.
 //
 // # Failures
 //
-// A trap in a callback fails that VM the way Envoy's FAIL_CLOSED does: the call returns an
-// error carrying the guest's output (a Go panic trace arrives through fd_write), [VM.Failed]
-// reports it, and every later stream on it gets a 503 local response with details
-// "wasm_fail_stream". The host process never panics because of a guest.
+// A trap fails that VM the way Envoy's FAIL_CLOSED does: the call returns an error carrying
+// the guest's output (a Go panic trace arrives through fd_write), [VM.Failed] reports it, and
+// every later stream on it gets a 503 local response with details "wasm_fail_stream". The
+// host process never panics because of a guest.
 //
-// # Observation
+// # Observation and time
 //
-// [VM.Logs], [VM.Metrics], [VM.WASICalls], [Plugin.Metrics] (summed over the plugin's VMs and
-// versions) and [Runtime.SharedData] read the host's state from Go; [Options.LogSink] forwards
-// every log line as it happens. [FakeClock] moves the wall and monotonic clocks in tests.
+// [VM.Logs], [VM.Metrics], [VM.WASICalls], [Plugin.Metrics] (shared by the plugin's VMs and
+// versions, as Envoy's stats are) and [Runtime.SharedData] read the host's state from Go;
+// [Options.LogSink] and [Options.LogWriter] forward log lines as they happen. [FakeClock] moves
+// the wall and monotonic clocks in tests; ticks are explicit ([VM.Tick], [VM.TickDue]) or
+// driven by [Plugin.RunTicks].
 //
 // # Host functions
 //
 // Each ABI area has its own file (lifecycle.go, headers.go, buffers.go, properties.go,
 // shareddata.go, metrics.go, log.go, http_call.go, tick.go, wasi.go) documenting every host
-// function: parameters, results, statuses, memory layout, and where Envoy's behaviour is
-// followed rather than the specification's text.
+// function: parameters, results, statuses and memory layout.
 package host
