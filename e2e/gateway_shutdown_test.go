@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,6 +124,13 @@ func TestServeCommand(t *testing.T) {
 	if r := httpGet(t, "http://"+m[1]+"/pets"); r != `403 {"message":"Forbidden"}` {
 		t.Errorf("GET /pets without a key: %q", r)
 	}
+	// SIGHUP reloads (serve catches it from before it says it serves).
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "serve logs the reload on SIGHUP", func() bool {
+		return strings.Contains(stderr.String(), "gateway: reload (SIGHUP): module and configuration unchanged, version 1 keeps serving")
+	})
 	cancel()
 	select {
 	case st := <-status:

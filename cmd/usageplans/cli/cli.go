@@ -162,16 +162,18 @@ Flags:
 		}
 	}
 
+	// Both are caught from before the gateway starts, so that no signal finds the default
+	// action (which ends the process) once the gateway has said it serves.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	g, err := gateway.Start(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "usageplans serve: %v\n", err)
 		return ExitFail
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
