@@ -273,6 +273,7 @@ func (e *fltEnv) wantStatuses(t testing.TB, key string, want ...int) {
 type fltLogScan struct {
 	mu    sync.Mutex
 	lines int
+	gcs   int // lines of the Go runtime's GODEBUG=gctrace=1: one per garbage collection
 	bad   []string
 }
 
@@ -280,6 +281,9 @@ func (s *fltLogScan) line(l host.LogEntry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lines++
+	if l.Source == host.SourceStderr && strings.HasPrefix(l.Message, "gc ") {
+		s.gcs++
+	}
 	for i, k := range fltKeys {
 		if strings.Contains(l.Message, k) {
 			s.bad = append(s.bad, strings.ReplaceAll(l.Message, k, "<key #"+strconv.Itoa(i)+">"))
