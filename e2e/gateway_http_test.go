@@ -229,6 +229,16 @@ func TestGatewayAdmin(t *testing.T) {
 	if r := g.admin("POST", "/reload"); r.status != 200 || r.body != "unchanged: version 1 keeps serving\n" {
 		t.Errorf("POST /reload without changes: %d %q", r.status, r.body)
 	}
+	if r := g.admin("GET", "/stats?filter=^gateway[.]reload"); r.status != 200 ||
+		r.body != "gateway.reload.failure: 0\ngateway.reload.success: 0\ngateway.reload.unchanged: 1\n" {
+		t.Errorf("/stats?filter=^gateway[.]reload: %d %q", r.status, r.body)
+	}
+	if r := g.admin("GET", "/stats/prometheus?filter=reload.success"); r.body != "# TYPE usageplans_gateway_reload_success counter\nusageplans_gateway_reload_success 0\n" {
+		t.Errorf("/stats/prometheus?filter=reload.success: %d %q", r.status, r.body)
+	}
+	if r := g.admin("GET", "/stats?filter=("); r.status != 400 {
+		t.Errorf("/stats?filter=(: %d %q, want 400", r.status, r.body)
+	}
 	if r := g.admin("GET", "/nothing"); r.status != 404 {
 		t.Errorf("/nothing: %d, want 404", r.status)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"time"
 )
 
@@ -19,7 +20,7 @@ func (g *Gateway) adminMux() *http.ServeMux {
 		text(w, http.StatusOK, `usageplans admin
   /ready              LIVE (200) while serving, DRAINING (503) during shutdown
   /stats              the filter's metrics and the gateway's counters, as Envoy's /stats
-  /stats/prometheus   the same in the Prometheus text format
+  /stats/prometheus   the same in the Prometheus text format (both take ?filter=REGEX)
   /config_dump        the module and configuration serving now, key values and digests redacted
   /reload             POST: swap to the current --wasm and --config files
 `)
@@ -32,13 +33,21 @@ func (g *Gateway) adminMux() *http.ServeMux {
 		text(w, http.StatusOK, "LIVE\n")
 	})
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		stats, ok := g.filtered(w, r)
+		if !ok {
+			return
+		}
 		var b bytes.Buffer
-		writeText(&b, g.snapshot())
+		writeText(&b, stats)
 		text(w, http.StatusOK, b.String())
 	})
 	mux.HandleFunc("/stats/prometheus", func(w http.ResponseWriter, r *http.Request) {
+		stats, ok := g.filtered(w, r)
+		if !ok {
+			return
+		}
 		var b bytes.Buffer
-		writePrometheus(&b, g.snapshot())
+		writePrometheus(&b, stats)
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
 		w.Write(b.Bytes())
@@ -62,6 +71,28 @@ func (g *Gateway) adminMux() *http.ServeMux {
 		}
 	})
 	return mux
+}
+
+// filtered is the stats snapshot, reduced as Envoy's ?filter=REGEX does: to the stats whose
+// dotted name matches.
+func (g *Gateway) filtered(w http.ResponseWriter, r *http.Request) ([]stat, bool) {
+	all := g.snapshot()
+	f := r.URL.Query().Get("filter")
+	if f == "" {
+		return all, true
+	}
+	re, err := regexp.Compile(f)
+	if err != nil {
+		text(w, http.StatusBadRequest, fmt.Sprintf("filter: %v\n", err))
+		return nil, false
+	}
+	out := all[:0]
+	for _, s := range all {
+		if re.MatchString(s.name) {
+			out = append(out, s)
+		}
+	}
+	return out, true
 }
 
 func text(w http.ResponseWriter, status int, body string) {
