@@ -143,8 +143,12 @@ func (p *Plugin) NewStream(worker int) (*Stream, error) {
 	}
 	n := len(p.gen.vms)
 	v := p.gen.vms[(worker%n+n)%n]
-	v.streamRefs.Add(1) // under the read lock, so a Swap cannot retire v before this stream
+	// Under the read lock, so a Swap cannot retire v before this stream counts.
+	counted := v.refs.acquire()
 	p.mu.RUnlock()
+	if !counted {
+		return nil, fmt.Errorf("host: plugin %s: worker %d was retired", p.cfg.Name, worker)
+	}
 	return v.newStream()
 }
 
@@ -194,9 +198,10 @@ func (p *Plugin) Swap(ctx context.Context, m *Module, configuration []byte) erro
 func (p *Plugin) retire(ctx context.Context, g *generation) {
 	for _, v := range g.vms {
 		p.retiring.Add(1)
+		drained := v.refs.retire()
 		go func(v *VM) {
 			defer p.retiring.Done()
-			v.streamRefs.Wait()
+			<-drained
 			v.Close(context.WithoutCancel(ctx))
 		}(v)
 	}

@@ -35,6 +35,9 @@ func TestSwapDrainsInFlight(t *testing.T) {
 	if old.Closed() {
 		t.Fatal("old VM closed while a stream was still open on it")
 	}
+	if late, err := old.NewStream(); err == nil || late.LocalResponse() == nil || late.LocalResponse().Status != 503 {
+		t.Errorf("a new stream on the swapped-out VM: err %v; want an error and the 503", err)
+	}
 	if err := inflight.Close(); err != nil {
 		t.Fatal(err)
 	}

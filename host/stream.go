@@ -47,6 +47,7 @@ type Stream struct {
 	pendingLocal  *LocalResponse
 	reset         bool
 	closed        bool
+	counted       bool // holds a reference on the VM (see streamRefs)
 	guestCreated  bool
 	wake          chan struct{}
 }
@@ -64,18 +65,28 @@ type LocalResponse struct {
 
 // NewStream creates an HTTP context on the VM (proxy_on_context_create(id, rootID)). On a
 // failed VM no guest code runs and the stream already holds the 503 local response; a trap in
-// proxy_on_context_create fails the VM, gives the stream that 503 and returns the error.
+// proxy_on_context_create fails the VM, gives the stream that 503 and returns the error. A VM
+// retired by Plugin.Swap takes no new stream: the stream gets the 503 and an error.
 func (v *VM) NewStream() (*Stream, error) {
-	v.streamRefs.Add(1)
+	if !v.refs.acquire() {
+		s := v.newStreamValue(false)
+		s.failClosed()
+		return s, fmt.Errorf("host: %s: VM was swapped out; open streams on the plugin", v.label)
+	}
 	return v.newStream()
 }
 
-// newStream creates a stream whose streamRefs count was already taken.
+func (v *VM) newStreamValue(counted bool) *Stream {
+	s := &Stream{vm: v, counted: counted, wake: make(chan struct{}, 1), props: map[string][]byte{}, guestProps: map[string][]byte{}}
+	s.props["request\x00time"] = int64Bytes(v.rt.clock.Now().UnixNano())
+	return s
+}
+
+// newStream creates a stream whose reference was already taken.
 func (v *VM) newStream() (*Stream, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	s := &Stream{vm: v, wake: make(chan struct{}, 1), props: map[string][]byte{}, guestProps: map[string][]byte{}}
-	s.props["request\x00time"] = int64Bytes(v.rt.clock.Now().UnixNano())
+	s := v.newStreamValue(true)
 	if err := v.usableLocked(); err != nil {
 		s.failClosed()
 		return s, nil
@@ -375,7 +386,9 @@ func (s *Stream) Close() error {
 		return nil
 	}
 	s.closed = true
-	defer v.streamRefs.Done()
+	if s.counted {
+		defer v.refs.release()
+	}
 	defer delete(v.streams, s.id)
 	if !s.guestCreated || v.usableLocked() != nil {
 		return nil

@@ -62,7 +62,7 @@ type VM struct {
 	logAt int
 
 	wasiCounts [wasiFuncCount]atomic.Uint64
-	streamRefs sync.WaitGroup // open streams, so a swapped-out VM closes after the last
+	refs       streamRefs // open streams, so a swapped-out VM closes after the last
 }
 
 type guestFuncs struct {
@@ -328,3 +328,45 @@ func (w *vmWriter) Write(p []byte) (int, error) {
 var _ io.Writer = (*vmWriter)(nil)
 
 var errClosed = errors.New("host: closed")
+
+// streamRefs counts a VM's open streams. Once the VM is retired (swapped out) it takes no
+// new stream, and drained is closed when the last one closes.
+type streamRefs struct {
+	mu      sync.Mutex
+	n       int
+	retired bool
+	drained chan struct{}
+}
+
+func (r *streamRefs) acquire() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.retired {
+		return false
+	}
+	r.n++
+	return true
+}
+
+func (r *streamRefs) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n--
+	if r.n == 0 && r.retired {
+		close(r.drained)
+	}
+}
+
+// retire stops new streams and returns a channel closed once the open ones are gone.
+func (r *streamRefs) retire() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.retired {
+		r.retired = true
+		r.drained = make(chan struct{})
+		if r.n == 0 {
+			close(r.drained)
+		}
+	}
+	return r.drained
+}
