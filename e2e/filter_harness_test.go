@@ -111,6 +111,7 @@ type fltEnv struct {
 }
 
 type fltSetup struct {
+	wasm    []byte    // nil for filterWasm
 	config  string    // "" for fltOptions()
 	workers int       // 0 for 1
 	start   time.Time // zero for fltT0
@@ -141,7 +142,8 @@ func newFltRuntime(t testing.TB, s fltSetup) *fltEnv {
 		s.start = fltT0
 	}
 	ctx := context.Background()
-	e := &fltEnv{t: t, clock: host.NewFakeClock(s.start), scan: &fltLogScan{}}
+	// The no-op module logs nothing: only the filter's runtimes must show the scan saw lines.
+	e := &fltEnv{t: t, clock: host.NewFakeClock(s.start), scan: &fltLogScan{quiet: s.wasm != nil}}
 	rt, err := host.NewRuntime(ctx, host.Options{Clock: e.clock, CompilationCache: gwCache,
 		LogSink: e.scan.line, LogLevel: s.logLevel})
 	if err != nil {
@@ -155,7 +157,10 @@ func newFltRuntime(t testing.TB, s fltSetup) *fltEnv {
 	if o := rt.Options(); o.WASI != host.WASIEnvoy133 {
 		t.Fatalf("WASI profile %q, want the strict %q", o.WASI, host.WASIEnvoy133)
 	}
-	if e.module, err = rt.Compile(ctx, filterWasm); err != nil {
+	if s.wasm == nil {
+		s.wasm = filterWasm
+	}
+	if e.module, err = rt.Compile(ctx, s.wasm); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -273,7 +278,8 @@ func (e *fltEnv) wantStatuses(t testing.TB, key string, want ...int) {
 type fltLogScan struct {
 	mu    sync.Mutex
 	lines int
-	gcs   int // lines of the Go runtime's GODEBUG=gctrace=1: one per garbage collection
+	gcs   int  // lines of the Go runtime's GODEBUG=gctrace=1: one per garbage collection
+	quiet bool // a module that logs nothing
 	bad   []string
 }
 
@@ -294,7 +300,7 @@ func (s *fltLogScan) line(l host.LogEntry) {
 func (s *fltLogScan) check(t testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.lines == 0 {
+	if s.lines == 0 && !s.quiet {
 		t.Error("the log scan saw no line at all: is the sink wired?")
 	}
 	for _, l := range s.bad {
