@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -253,3 +255,47 @@ func errString(err error) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestGatewaySwapKeepsInFlight: a request in flight during a swap finishes on the version it
+// started on, through its response callbacks, while new requests already go to the new one.
+func TestGatewaySwapKeepsInFlight(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		io.WriteString(w, r.Header.Get("x-usageplans-key-id"))
+	}))
+	defer up.Close()
+	cfg := planConfig(100, 1000)
+	cfg = strings.Replace(cfg, `{"path": "/health",`, `{"path": "/slow", "resourceMethods": {"GET": {"apiKeyRequired": true}}}, {"path": "/health",`, 1)
+	g := startGateway(t, gwSetup{config: cfg, routes: `{"routes": [{"name": "shop", "upstream": "` + up.URL + `"}]}`, workers: 1})
+
+	slow := make(chan reply, 1)
+	go func() {
+		r, err := g.do(http.MethodGet, "/slow", key1, nil)
+		if err != nil {
+			r.body = err.Error()
+		}
+		slow <- r
+	}()
+	waitUntil(t, "the slow request is in flight", func() bool { return g.prom()["envoy_http_downstream_rq_active{"+hcm+"}"] == "1" })
+	writeFile(t, g.config, []byte(strings.Replace(cfg, `"id": "k4"`, `"id": "k4", "description": "v2"`, 1)))
+	if r := g.admin(http.MethodPost, "/reload"); r.status != 200 || !strings.HasPrefix(r.body, "reloaded: version 2 serves") {
+		t.Fatalf("POST /reload: %d %q", r.status, r.body)
+	}
+	if r := g.get("/pets", key2); r.status != 200 || r.body != "k2" {
+		t.Errorf("a request after the swap: %d %q, want 200 k2", r.status, r.body)
+	}
+	close(release)
+	if r := <-slow; r.status != 200 || r.body != "k1" {
+		t.Errorf("the request in flight during the swap: %d %q, want 200 k1", r.status, r.body)
+	}
+	g.wantStats(map[string]string{"usageplans_requests_allowed": "2"})
+	g.Plugin().WaitRetired() // version 1's VM closes once its last stream is done
+	log := g.access.String()
+	if !strings.Contains(log, `path="/slow" status=200 outcome=upstream details=- key_id=k1 plan_id=gold route=shop worker=0 version=1 `) ||
+		!strings.Contains(log, `path="/pets" status=200 outcome=upstream details=- key_id=k2 plan_id=gold route=shop worker=0 version=2 `) {
+		t.Errorf("access log:\n%s", log)
+	}
+}
