@@ -197,14 +197,15 @@ func TestGatewayRoutesAndUpstream(t *testing.T) {
 	// (the default), to the echo upstream.
 	req, _ = http.NewRequest("GET", "http://"+g.Addr()+"/pets/1", nil)
 	req.Host = "a.example.org"
+	req.Header.Set("x-api-key", key1) // passes untouched: the echo must not repeat it
 	resp, err = g.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if e := echoOf(t, reply{status: resp.StatusCode, body: string(b)}); resp.StatusCode != 200 || e.Path != "/pets/1" {
-		t.Errorf("route other: %d %s, want 200 from the echo", resp.StatusCode, b)
+	if e := echoOf(t, reply{status: resp.StatusCode, body: string(b)}); resp.StatusCode != 200 || e.Path != "/pets/1" || e.Headers["x-api-key"] != "[redacted]" {
+		t.Errorf("route other: %d %s, want 200 from the echo, the key redacted", resp.StatusCode, b)
 	}
 
 	// No route: Envoy's 404.

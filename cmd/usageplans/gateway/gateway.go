@@ -93,6 +93,8 @@ type active struct {
 	config       []byte
 	configSHA256 string
 	identity     config.IdentityHeaders // from the native parse, for the access log
+	keyHeader    string                 // where keys come from, for the echo's redaction
+	keyQuery     string
 	loaded       time.Time
 }
 
@@ -131,6 +133,11 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	if g.routes, err = loadRoutes(o.Routes, o.Upstream); err != nil {
 		return nil, err
 	}
+	for _, r := range g.routes {
+		if e, ok := r.up.(*echoUpstream); ok {
+			e.keyNames = g.keyNames
+		}
+	}
 	// Stamped before reading, so that a change made while starting is seen by the watcher.
 	stamps := [2]fileStamp{stampOf(o.Wasm), stampOf(o.Config)}
 	wasm, err := os.ReadFile(o.Wasm)
@@ -168,8 +175,8 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	if err != nil {
 		return fail(fmt.Errorf("starting %d workers of %s with %s: %w", o.Workers, o.Wasm, o.Config, err))
 	}
-	g.cur.Store(&active{n: g.plugin.Version(), module: m, wasmSHA256: digest(wasm), config: cfg,
-		configSHA256: digest(cfg), identity: identityHeaders(cfg), loaded: time.Now()})
+	g.cur.Store((&active{n: g.plugin.Version(), module: m, wasmSHA256: digest(wasm), config: cfg,
+		configSHA256: digest(cfg), loaded: time.Now()}).withNames(cfg))
 
 	if g.ln, err = net.Listen("tcp", o.Listen); err != nil {
 		return fail(fmt.Errorf("--listen: %w", err))
@@ -314,14 +321,21 @@ func digest(b []byte) string {
 
 func short(d string) string { return d[:12] }
 
-// identityHeaders are the identity header names of a configuration as the filter's own
-// parser reads them; the defaults when it does not parse (the filter has the last word).
-func identityHeaders(data []byte) config.IdentityHeaders {
-	c, err := config.Parse(data)
-	if err != nil {
-		return config.IdentityHeaders{KeyID: "x-usageplans-key-id", PlanID: "x-usageplans-plan-id"}
+// withNames fills in the header names of configuration data as the filter's own parser
+// reads them: the identity headers and where keys come from; the defaults when it does not
+// parse (the filter has the last word on the configuration).
+func (a *active) withNames(data []byte) *active {
+	a.identity = config.IdentityHeaders{KeyID: "x-usageplans-key-id", PlanID: "x-usageplans-plan-id"}
+	a.keyHeader = "x-api-key"
+	if c, err := config.Parse(data); err == nil {
+		a.identity, a.keyHeader, a.keyQuery = c.IdentityHeaders, c.KeySource.Header, c.KeySource.QueryParameter
 	}
-	return c.IdentityHeaders
+	return a
+}
+
+func (g *Gateway) keyNames() (header, query string) {
+	a := g.active()
+	return a.keyHeader, a.keyQuery
 }
 
 // syncWriter serialises writes of whole lines from concurrent requests and VMs.

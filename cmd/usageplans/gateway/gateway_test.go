@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,7 +62,7 @@ func TestLoadRoutes(t *testing.T) {
 	if rs[0].PathPrefix != "/" || rs[0].Cluster != "127.0.0.1:9" || rs[1].Cluster != "echo" {
 		t.Errorf("defaults: %+v %+v", *rs[0], *rs[1])
 	}
-	if _, ok := rs[1].up.(echoUpstream); !ok {
+	if _, ok := rs[1].up.(*echoUpstream); !ok {
 		t.Errorf("route b takes --upstream echo, got %T", rs[1].up)
 	}
 	rs, err = loadRoutes("", "http://127.0.0.1:9")
@@ -175,5 +177,32 @@ func TestLogField(t *testing.T) {
 		if got := field(in); got != want {
 			t.Errorf("field(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+func TestEchoRedactsKeys(t *testing.T) {
+	u := &echoUpstream{keyNames: func() (string, string) { return "x-key", "api_key" }}
+	req, _ := http.NewRequest("PUT", "http://h/p?a=1&api_key=SecretValue000000000001&api%5Fkey=Another0000000000000002&b=2", strings.NewReader("abc"))
+	req.Header.Set("X-Key", "SecretValue000000000001")
+	req.Header.Add("X-Other", "1")
+	req.Header.Add("X-Other", "2")
+	resp, err := u.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	want := `{
+  "method": "PUT",
+  "path": "/p?a=1&api_key=[redacted]&api%5Fkey=[redacted]&b=2",
+  "headers": {
+    "host": "h",
+    "x-key": "[redacted]",
+    "x-other": "1, 2"
+  },
+  "bodyBytes": 3
+}
+`
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || string(b) != want {
+		t.Errorf("echo: %d %v\n%s\nwant:\n%s", resp.StatusCode, resp.Header, b, want)
 	}
 }

@@ -75,8 +75,8 @@ func (g *Gateway) Reload(ctx context.Context, reason string) (ReloadResult, erro
 		}
 		return fail(err)
 	}
-	next := &active{n: g.plugin.Version(), module: cur.module, wasmSHA256: wd, config: cfg,
-		configSHA256: cd, identity: identityHeaders(cfg), loaded: time.Now()}
+	next := (&active{n: g.plugin.Version(), module: cur.module, wasmSHA256: wd, config: cfg,
+		configSHA256: cd, loaded: time.Now()}).withNames(cfg)
 	if m != nil {
 		next.module = m
 	}

@@ -104,7 +104,7 @@ func loadRoutes(file, upstreamFlag string) ([]*Route, error) {
 // setting for errors.
 func (r *Route) resolve(where, u string) error {
 	if u == "echo" {
-		r.up = echoUpstream{}
+		r.up = &echoUpstream{}
 		if r.Cluster == "" {
 			r.Cluster = "echo"
 		}

@@ -21,8 +21,12 @@ type upstream interface {
 
 // echoUpstream is the built-in upstream: 200 with a JSON echo of the method, path and
 // headers it received (and how many body bytes), so that a user sees what the filter
-// stripped and added.
-type echoUpstream struct{}
+// stripped and added. An API key that reaches it anyway (a route the filter passes, or
+// stripApiKey false) is echoed as "[redacted]": key values are never echoed.
+type echoUpstream struct {
+	// keyNames gives the header and the query parameter that carry keys ("" for none).
+	keyNames func() (header, query string)
+}
 
 // Echo is the body of the echo upstream's answer.
 type Echo struct {
@@ -32,7 +36,7 @@ type Echo struct {
 	BodyBytes int64             `json:"bodyBytes"`
 }
 
-func (echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
+func (u *echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	var n int64
 	if req.Body != nil {
 		var err error
@@ -41,7 +45,11 @@ func (echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		req.Body.Close()
 	}
-	e := Echo{Method: req.Method, Path: req.URL.RequestURI(), Headers: map[string]string{}, BodyBytes: n}
+	keyHeader, keyQuery := "x-api-key", ""
+	if u.keyNames != nil {
+		keyHeader, keyQuery = u.keyNames()
+	}
+	e := Echo{Method: req.Method, Path: redactQuery(req.URL, keyQuery), Headers: map[string]string{}, BodyBytes: n}
 	if req.Host != "" {
 		e.Headers["host"] = req.Host
 	}
@@ -51,7 +59,11 @@ func (echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		e.Headers[strings.ToLower(name)] = strings.Join(req.Header[name], ", ")
+		lower := strings.ToLower(name)
+		e.Headers[lower] = strings.Join(req.Header[name], ", ")
+		if lower == keyHeader {
+			e.Headers[lower] = redacted
+		}
 	}
 	var body bytes.Buffer
 	enc := json.NewEncoder(&body)
@@ -99,3 +111,20 @@ func (u *httpUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (u *httpUpstream) close() { u.t.CloseIdleConnections() }
+
+// redactQuery is the request URI with the value of the query parameter name redacted.
+func redactQuery(u *url.URL, name string) string {
+	if name == "" || u.RawQuery == "" {
+		return u.RequestURI()
+	}
+	parts := strings.Split(u.RawQuery, "&")
+	for i, p := range parts {
+		k, _, _ := strings.Cut(p, "=")
+		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
+			parts[i] = k + "=" + redacted
+		}
+	}
+	c := *u
+	c.RawQuery = strings.Join(parts, "&")
+	return c.RequestURI()
+}
