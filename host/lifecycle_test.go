@@ -2,6 +2,8 @@ package host
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -205,5 +207,52 @@ func TestContinueInsidePausingCallback(t *testing.T) {
 	}
 	if logs := joinLogs(p.VMs()[0].Logs()); !strings.Contains(logs, "resume: ok, add after resume: bad_argument\n") {
 		t.Errorf("logs:\n%s", logs)
+	}
+}
+
+// Traps outside the request headers fail the VM too: in a response callback (the request
+// gets the 503 and the error) and in an HTTP call's answer (the waiting request gets the 503).
+func TestTrapLaterInTheStream(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	for _, tt := range []struct {
+		op      string
+		wantErr string // from Do
+		failed  string // VM.Failed
+	}{
+		{"panic-response", "proxy_on_response_headers trapped", "panic: abi: panic on response"},
+		{"httpcall-panic", "", "panic: abi: panic in the callout's answer"},
+	} {
+		t.Run(tt.op, func(t *testing.T) {
+			rt := newRuntime(t, Options{WASI: WASICurrent, Clusters: map[string]string{"auth": srv.URL}})
+			p := newPlugin(t, rt, "abi", PluginConfig{})
+			var up recorder
+			resp, err := p.Do(context.Background(), get(tt.op, "x-cluster", "auth"), up.upstream)
+			if (err == nil) != (tt.wantErr == "") || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Do error = %v, want %q", err, tt.wantErr)
+			}
+			if resp == nil || resp.Status != 503 || resp.Local == nil || resp.Local.Details != "wasm_fail_stream" {
+				t.Errorf("response = %+v, want the FAIL_CLOSED 503", resp)
+			}
+			if f := p.VMs()[0].Failed(); f == nil || !strings.Contains(f.Error(), tt.failed) {
+				t.Errorf("Failed() = %v, want it to contain %q", f, tt.failed)
+			}
+		})
+	}
+}
+
+// A local response sent while the response is encoded replaces it without passing through
+// the response callbacks again (Envoy's sendDirectLocalReply).
+func TestLocalResponseInResponse(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	p := newPlugin(t, rt, "abi", PluginConfig{})
+	var up recorder
+	resp, err := p.Do(context.Background(), get("local-in-response,mark-response"), up.upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Headers{{"x-replaced", "1"}, {"content-length", "8"}, {"content-type", "text/plain"}}
+	if resp.Status != 502 || string(resp.Body) != "replaced" || !reflect.DeepEqual(resp.Headers, want) || up.count() != 1 {
+		t.Errorf("response = %d %v %q (upstream called %d times), want 502 %v \"replaced\" after one upstream call", resp.Status, resp.Headers, resp.Body, up.count(), want)
 	}
 }

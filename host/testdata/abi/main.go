@@ -217,7 +217,7 @@ func (s *stream) run(op string) types.Action {
 		err2 := proxywasm.AddHttpRequestHeader("x-after-resume", "1")
 		proxywasm.LogInfof("resume: %s, add after resume: %s", errName(err), errName(err2))
 		return types.ActionPause
-	case "httpcall", "httpcall-local":
+	case "httpcall", "httpcall-local", "httpcall-panic":
 		timeout, _ := strconv.Atoi(header("x-timeout"))
 		cluster := header("x-cluster")
 		_, err := proxywasm.DispatchHttpCall(cluster, [][2]string{{":method", "POST"}, {":path", "/call?x=1"}, {":authority", "svc.local"}, {"x-from", "guest"}},
@@ -229,6 +229,9 @@ func (s *stream) run(op string) types.Action {
 					if h[0] == ":status" {
 						status = h[1]
 					}
+				}
+				if op == "httpcall-panic" {
+					panic("abi: panic in the callout's answer")
 				}
 				if op == "httpcall-local" {
 					proxywasm.SendHttpResponse(401, nil, []byte("callout said "+status), -1)
@@ -282,6 +285,13 @@ func (s *stream) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action 
 }
 
 func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
+	if s.ops["panic-response"] {
+		panic("abi: panic on response")
+	}
+	if s.ops["local-in-response"] {
+		proxywasm.SendHttpResponse(502, [][2]string{{"x-replaced", "1"}}, []byte("replaced"), -1)
+		return types.ActionPause
+	}
 	if s.ops["request-headers-later"] {
 		// Envoy took the request headers back when the request continued.
 		_, err := proxywasm.GetHttpRequestHeader("x-op")
