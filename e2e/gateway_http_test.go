@@ -245,3 +245,22 @@ func TestGatewayAdmin(t *testing.T) {
 	}
 	g.wantStats(map[string]string{"usageplans_gateway_reload_unchanged": "1", "usageplans_gateway_generation": "1", "usageplans_gateway_workers": "2"})
 }
+
+// TestGatewayUpstreamDown: an upstream that refuses connections gives Envoy's 503, and the
+// log line about it does not repeat the request's query (which may carry a key).
+func TestGatewayUpstreamDown(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	addr := down.URL
+	down.Close() // nothing listens there now
+	g := startGateway(t, gwSetup{config: planConfig(10, 10), routes: `{"routes": [{"name": "shop", "upstream": "` + addr + `"}]}`})
+	r := g.get("/health?api_key="+key3, key1)
+	want := "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+	if r.status != 503 || r.body != want {
+		t.Errorf("upstream down: %d %q, want 503 %q", r.status, r.body, want)
+	}
+	g.wantStats(map[string]string{"usageplans_gateway_requests_upstream_error": "1",
+		`envoy_http_downstream_rq_xx{envoy_response_code_class="5",` + hcm + "}": "1"})
+	if l := g.log.String(); !strings.Contains(l, `gateway: upstream `+strings.TrimPrefix(addr, "http://")+` for GET "/health": dial tcp`) || strings.Contains(l, key3) || strings.Contains(l, key1) {
+		t.Errorf("gateway log:\n%s", tail(l, 3))
+	}
+}

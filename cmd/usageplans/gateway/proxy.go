@@ -62,7 +62,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	before := g.plugin.Version()
 	s, err := g.plugin.NewStream(x.worker)
 	if s == nil {
-		g.logf("no stream for %s %s: %v", r.Method, r.URL.Path, err)
+		g.logf("no stream for %s %s: %v", r.Method, strconv.Quote(r.URL.Path), err)
 		x.details = "no_filter"
 		g.plain(w, x, http.StatusServiceUnavailable, endLocal, "no healthy upstream")
 		return
@@ -72,7 +72,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	}
 	defer func() {
 		if err := s.Close(); err != nil {
-			g.logf("filter failed closing the stream of %s %s: %v", r.Method, r.URL.Path, err)
+			g.logf("filter failed closing the stream of %s %s: %v", r.Method, strconv.Quote(r.URL.Path), err)
 		}
 	}()
 	if err != nil {
@@ -106,7 +106,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	}
 	req, err := upstreamRequest(ctx, up, body)
 	if err != nil {
-		g.logf("%s %s: the filter left an unusable request: %v", r.Method, r.URL.Path, err)
+		g.logf("%s %s: the filter left an unusable request: %v", r.Method, strconv.Quote(r.URL.Path), err)
 		x.details = "filter_bad_request"
 		g.plain(w, x, http.StatusBadRequest, endLocal, "bad request\n")
 		return
@@ -121,7 +121,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 			x.status, x.end = 0, endClientGone
 			return
 		}
-		g.logf("upstream %s: %v", route.Cluster, err)
+		g.logf("upstream %s for %s %s: %v", route.Cluster, r.Method, strconv.Quote(r.URL.Path), withoutURL(err))
 		x.details = "upstream_reset_before_response_started"
 		g.plain(w, x, http.StatusServiceUnavailable, endUpstreamFail,
 			"upstream connect error or disconnect/reset before headers. reset reason: connection failure")
@@ -188,7 +188,7 @@ func (g *Gateway) respond(w http.ResponseWriter, r *http.Request, s *host.Stream
 		last := rerr == io.EOF
 		if rerr != nil && !last {
 			x.end, x.details = endUpstreamFail, "upstream_reset_after_response_started"
-			g.logf("upstream body of %s %s broke off: %v", r.Method, r.URL.Path, rerr)
+			g.logf("upstream body of %s %s broke off: %v", r.Method, strconv.Quote(r.URL.Path), rerr)
 			panic(http.ErrAbortHandler) // the client must see a truncated response, as with Envoy
 		}
 		if n == 0 && !last {
@@ -324,7 +324,8 @@ func upstreamRequest(ctx context.Context, h host.Headers, body io.Reader) (*http
 	authority, _ := h.Get(":authority")
 	u, err := url.ParseRequestURI(path)
 	if err != nil {
-		return nil, fmt.Errorf(":path %q: %w", path, err)
+		// Not the value: its query may hold a key.
+		return nil, fmt.Errorf("the :path header (%d bytes) is not a request URI", len(path))
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://upstream", body)
 	if err != nil {
@@ -428,4 +429,13 @@ func versionString(n int) string {
 		return "?"
 	}
 	return strconv.Itoa(n)
+}
+
+// withoutURL drops the URL from a transport error: its query may carry an API key.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
 }
