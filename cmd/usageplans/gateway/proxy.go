@@ -13,10 +13,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/usageplans/usageplans/host"
 )
+
+// chunks are the 32 KiB buffers response bodies stream through. (A request body's buffer is
+// not pooled: the transport may still read it after the exchange is over.)
+var chunks = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // hopByHop are the connection-level headers a proxy neither hands to filters nor forwards.
 var hopByHop = map[string]bool{
@@ -182,7 +187,9 @@ func (g *Gateway) respond(w http.ResponseWriter, r *http.Request, s *host.Stream
 		return
 	}
 	flusher, _ := w.(http.Flusher)
-	buf := make([]byte, 32<<10)
+	bp := chunks.Get().(*[]byte)
+	defer chunks.Put(bp)
+	buf := *bp
 	for {
 		n, rerr := resp.Body.Read(buf)
 		last := rerr == io.EOF
