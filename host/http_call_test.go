@@ -121,3 +121,49 @@ func TestWaitReportsContext(t *testing.T) {
 		t.Errorf("err = %v, want the paused stream reported", err)
 	}
 }
+
+// Answers to HTTP calls arrive beside concurrent requests on the same VM, never at the same
+// time as another call into it (run with -race).
+func TestHTTPCallsBesideTraffic(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	rt := newRuntime(t, Options{Clusters: map[string]string{"auth": srv.URL}})
+	p := newPlugin(t, rt, "abi", PluginConfig{})
+	if st := rt.SharedData("vm1").Set("n", []byte("0"), 0); st != StatusOK {
+		t.Fatal(st)
+	}
+	const clients, each = 4, 25
+	var wg sync.WaitGroup
+	errs := make(chan string, clients*each)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			var up recorder
+			ops := "httpcall"
+			if c%2 == 1 {
+				ops = "cas-incr"
+			}
+			for i := 0; i < each; i++ {
+				if _, err := p.Do(context.Background(), get(ops, "x-cluster", "auth", "x-key", "n"), up.upstream); err != nil {
+					errs <- err.Error()
+					return
+				}
+				up.mu.Lock()
+				got, _ := up.reqs[len(up.reqs)-1].Headers.Get("x-r-" + ops)
+				up.mu.Unlock()
+				if ops == "httpcall" && got != "4|200|ok" {
+					errs <- "httpcall answered " + got
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if v, _, _ := rt.SharedData("vm1").Get("n"); string(v) != "50" {
+		t.Errorf("n = %s, want 50", v)
+	}
+}

@@ -45,6 +45,9 @@ func TestSwapDrainsInFlight(t *testing.T) {
 	if !old.Closed() {
 		t.Error("old VM still open after its last stream")
 	}
+	if logs := joinLogs(old.Logs()); !strings.HasSuffix(logs, "info proxy_log: plugin done: \"v1\"\n") {
+		t.Errorf("the retired VM's root context did not get proxy_on_done:\n%s", logs)
+	}
 	var up recorder
 	if _, err := p.Do(context.Background(), get("config"), up.upstream); err != nil {
 		t.Fatal(err)

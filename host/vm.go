@@ -279,9 +279,10 @@ func (v *VM) Closed() bool {
 	return v.closed
 }
 
-// Close ends the VM: pending HTTP calls are cancelled, open streams are dropped without
-// callbacks (as Envoy does when it destroys a VM), and when it is the vm_id's last VM its
-// shared data is erased.
+// Close ends the VM as Envoy shuts a VM down: a healthy VM's root context gets
+// proxy_on_done and proxy_on_delete (the SDK's OnPluginDone; this host does not wait when it
+// returns false), pending HTTP calls are cancelled, open streams are dropped without
+// callbacks, and when it is the vm_id's last VM its shared data is erased.
 func (v *VM) Close(ctx context.Context) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -291,6 +292,10 @@ func (v *VM) Close(ctx context.Context) error {
 func (v *VM) closeLocked(ctx context.Context) error {
 	if v.closed {
 		return nil
+	}
+	if v.failed == nil {
+		v.call(v.fns.done, "proxy_on_done", rootContextID, rootContextID)
+		v.call(v.fns.delete, "proxy_on_delete", rootContextID, rootContextID)
 	}
 	v.closed = true
 	v.http.cancelAll()

@@ -69,6 +69,11 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	return types.OnPluginStartStatusOK
 }
 
+func (p *plugin) OnPluginDone() bool {
+	proxywasm.LogInfof("plugin done: %q", p.config)
+	return true
+}
+
 func (p *plugin) OnTick() {
 	p.ticks++
 	tickCount.Increment(1)
