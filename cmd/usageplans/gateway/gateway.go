@@ -103,6 +103,41 @@ func (g *Gateway) active() *active { return g.cur.Load() }
 // Start loads the module and configuration, starts the workers, listens on Listen and Admin,
 // and serves until Shutdown. Addr and AdminAddr give the bound addresses.
 func Start(ctx context.Context, o Options) (*Gateway, error) {
+	o = o.withDefaults()
+	g := &Gateway{opts: o, stats: newStats(), log: &syncWriter{w: o.Log}, stopWatch: make(chan struct{}), done: make(chan struct{})}
+	g.access = g.log
+	if o.AccessLog != nil {
+		g.access = &syncWriter{w: o.AccessLog}
+	}
+	var err error
+	if g.routes, err = loadRoutes(o.Routes, o.Upstream); err != nil {
+		return nil, err
+	}
+	for _, r := range g.routes {
+		if e, ok := r.up.(*echoUpstream); ok {
+			e.keyNames = g.keyNames
+		}
+	}
+	// Stamped before reading, so that a change made while starting is seen by the watcher.
+	stamps := [2]fileStamp{stampOf(o.Wasm), stampOf(o.Config)}
+	if err := g.load(ctx); err != nil {
+		return nil, err
+	}
+	if err := g.listen(); err != nil {
+		g.rt.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if o.WatchInterval > 0 {
+		g.background.Add(1)
+		go g.watch(o.WatchInterval, stamps)
+	}
+	a := g.active()
+	g.logf("serving on http://%s (admin http://%s): %d workers, vm_id %s, root_id %s, module %s sha256 %s, configuration %s",
+		g.ln.Addr(), g.adminLn.Addr(), o.Workers, o.VMID, o.RootID, o.Wasm, short(a.wasmSHA256), o.Config)
+	return g, nil
+}
+
+func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -121,32 +156,24 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	g := &Gateway{opts: o, stats: newStats(), log: &syncWriter{w: o.Log}, stopWatch: make(chan struct{}), done: make(chan struct{})}
-	g.access = g.log
-	if o.AccessLog != nil {
-		g.access = &syncWriter{w: o.AccessLog}
-	}
+	return o
+}
+
+// load reads the module and the configuration and starts the plugin's workers on a new
+// runtime.
+func (g *Gateway) load(ctx context.Context) error {
+	o := g.opts
 	level, err := logLevel(o.LogLevel)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if g.routes, err = loadRoutes(o.Routes, o.Upstream); err != nil {
-		return nil, err
-	}
-	for _, r := range g.routes {
-		if e, ok := r.up.(*echoUpstream); ok {
-			e.keyNames = g.keyNames
-		}
-	}
-	// Stamped before reading, so that a change made while starting is seen by the watcher.
-	stamps := [2]fileStamp{stampOf(o.Wasm), stampOf(o.Config)}
 	wasm, err := os.ReadFile(o.Wasm)
 	if err != nil {
-		return nil, fmt.Errorf("--wasm: %w", err)
+		return fmt.Errorf("--wasm: %w", err)
 	}
 	cfg, err := os.ReadFile(o.Config)
 	if err != nil {
-		return nil, fmt.Errorf("--config: %w", err)
+		return fmt.Errorf("--config: %w", err)
 	}
 	g.rt, err = host.NewRuntime(ctx, host.Options{
 		LogLevel: level,
@@ -158,40 +185,47 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 		CompilationCache: o.CompilationCache,
 	})
 	if err != nil {
-		return nil, err
-	}
-	fail := func(err error) (*Gateway, error) {
-		g.rt.Close(context.WithoutCancel(ctx))
-		return nil, err
+		return err
 	}
 	m, err := g.rt.Compile(ctx, wasm)
-	if err != nil {
-		return fail(fmt.Errorf("--wasm %s: %w", o.Wasm, err))
+	if err == nil {
+		g.plugin, err = g.rt.NewPlugin(ctx, m, host.PluginConfig{
+			Name: "usageplans", RootID: o.RootID, VMID: o.VMID, Configuration: cfg, Workers: o.Workers,
+			Properties: map[string][]byte{"node.id": []byte("usageplans-gateway")},
+		})
+		if err != nil {
+			err = fmt.Errorf("starting %d workers of %s with %s: %w", o.Workers, o.Wasm, o.Config, err)
+		}
+	} else {
+		err = fmt.Errorf("--wasm %s: %w", o.Wasm, err)
 	}
-	g.plugin, err = g.rt.NewPlugin(ctx, m, host.PluginConfig{
-		Name: "usageplans", RootID: o.RootID, VMID: o.VMID, Configuration: cfg, Workers: o.Workers,
-		Properties: map[string][]byte{"node.id": []byte("usageplans-gateway")},
-	})
 	if err != nil {
-		return fail(fmt.Errorf("starting %d workers of %s with %s: %w", o.Workers, o.Wasm, o.Config, err))
+		g.rt.Close(context.WithoutCancel(ctx))
+		return err
 	}
 	g.cur.Store((&active{n: g.plugin.Version(), module: m, wasmSHA256: digest(wasm), config: cfg,
 		configSHA256: digest(cfg), loaded: time.Now()}).withNames(cfg))
+	return nil
+}
 
-	if g.ln, err = net.Listen("tcp", o.Listen); err != nil {
-		return fail(fmt.Errorf("--listen: %w", err))
+// listen binds the gateway's and the admin's addresses and starts serving them.
+func (g *Gateway) listen() error {
+	var err error
+	if g.ln, err = net.Listen("tcp", g.opts.Listen); err != nil {
+		return fmt.Errorf("--listen: %w", err)
 	}
-	if g.adminLn, err = net.Listen("tcp", o.Admin); err != nil {
+	if g.adminLn, err = net.Listen("tcp", g.opts.Admin); err != nil {
 		g.ln.Close()
-		return fail(fmt.Errorf("--admin: %w", err))
+		return fmt.Errorf("--admin: %w", err)
 	}
+	workers := uint64(g.opts.Workers)
 	g.srv = &http.Server{
 		Handler:           http.HandlerFunc(g.serveHTTP),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		// Envoy binds a connection to one worker for its lifetime; so does the gateway.
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
-			return context.WithValue(ctx, workerKey{}, int((g.nextWorker.Add(1)-1)%uint64(o.Workers)))
+			return context.WithValue(ctx, workerKey{}, int((g.nextWorker.Add(1)-1)%workers))
 		},
 	}
 	g.admin = &http.Server{Handler: g.adminMux(), ReadHeaderTimeout: 10 * time.Second}
@@ -208,14 +242,7 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 		defer g.background.Done()
 		g.admin.Serve(g.adminLn)
 	}()
-	if o.WatchInterval > 0 {
-		g.background.Add(1)
-		go g.watch(o.WatchInterval, stamps)
-	}
-	a := g.active()
-	g.logf("serving on http://%s (admin http://%s): %d workers, vm_id %s, root_id %s, module %s sha256 %s, configuration %s",
-		g.ln.Addr(), g.adminLn.Addr(), o.Workers, o.VMID, o.RootID, o.Wasm, short(a.wasmSHA256), o.Config)
-	return g, nil
+	return nil
 }
 
 type workerKey struct{}
