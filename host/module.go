@@ -44,26 +44,33 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		cm.Close(ctx)
 		return nil, fmt.Errorf("host: compile: "+format, a...)
 	}
-	var unknown []string
+	var unknown, mismatched []string
 	for _, imp := range cm.ImportedFunctions() {
 		mod, name, _ := imp.Import()
 		full := mod + "." + name
 		m.imports = append(m.imports, full)
+		var want hostFunc
+		var ok bool
 		switch mod {
 		case "env":
-			if _, ok := envFuncs[name]; !ok {
-				unknown = append(unknown, full)
-			}
+			want, ok = envFuncs[name]
 		case wasiModuleName:
-			if !wasiFunctionOffered(name) {
-				unknown = append(unknown, full)
-			}
-		default:
+			want, ok = wasiFuncs[name]
+		}
+		if !ok {
 			unknown = append(unknown, full)
+			continue
+		}
+		if !sameTypes(imp.ParamTypes(), want.params) || !sameTypes(imp.ResultTypes(), want.results) {
+			mismatched = append(mismatched, fmt.Sprintf("%s as %s, want %s", full,
+				signature(imp.ParamTypes(), imp.ResultTypes()), signature(want.params, want.results)))
 		}
 	}
 	if len(unknown) > 0 {
 		return fail("module imports %s, which this host (WASI profile %s) does not provide", quoteList(unknown), r.opts.WASI)
+	}
+	if len(mismatched) > 0 {
+		return fail("module imports %s", quoteList(mismatched))
 	}
 	for _, imp := range cm.ImportedMemories() {
 		mod, name, _ := imp.Import()
@@ -96,6 +103,18 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 }
 
 func sameTypes(a, b []api.ValueType) bool { return bytes.Equal(a, b) }
+
+// signature writes a function type as "(i32, i64) -> i32".
+func signature(params, results []api.ValueType) string {
+	names := func(ts []api.ValueType) string {
+		out := make([]string, len(ts))
+		for i, t := range ts {
+			out[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(out, ", ")
+	}
+	return "(" + names(params) + ") -> (" + names(results) + ")"
+}
 
 func quoteList(names []string) string {
 	if len(names) > 8 {

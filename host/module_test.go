@@ -17,6 +17,7 @@ func TestCompileRejectsBadInput(t *testing.T) {
 	unknownEnv := wasmSpec{memory: true, funcs: proxyBasics(), imports: []wasmImport{{module: "env", name: "foo"}}}
 	unknownWASI := wasmSpec{memory: true, funcs: proxyBasics(), imports: []wasmImport{{module: "wasi_snapshot_preview1", name: "fd_readdir", params: i32s(5), results: i32s(1)}}}
 	unknownModule := wasmSpec{memory: true, funcs: proxyBasics(), imports: []wasmImport{{module: "go", name: "debug"}}}
+	badSignature := wasmSpec{memory: true, funcs: proxyBasics(), imports: []wasmImport{{module: "env", name: "proxy_log", params: i32s(2), results: i32s(1)}}}
 	tests := []struct {
 		name string
 		wasm []byte
@@ -31,6 +32,7 @@ func TestCompileRejectsBadInput(t *testing.T) {
 		{"unknown env function", unknownEnv.encode(), "module imports env.foo, which this host (WASI profile envoy-1.33) does not provide"},
 		{"WASI function outside the profile", unknownWASI.encode(), "module imports wasi_snapshot_preview1.fd_readdir, which this host"},
 		{"unknown module", unknownModule.encode(), "module imports go.debug, which"},
+		{"wrong signature", badSignature.encode(), "module imports env.proxy_log as (i32, i32) -> (i32), want (i32, i32, i32) -> (i32)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

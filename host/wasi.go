@@ -51,6 +51,16 @@ func wasiFunctionOffered(name string) bool {
 	return ok
 }
 
+// wasiFuncs are the signatures of the WASI functions a module may import (the same under
+// both profiles: they are the preview1 signatures).
+var wasiFuncs = func() map[string]hostFunc {
+	m := map[string]hostFunc{}
+	for _, f := range envoyWASI {
+		m[f.name] = f
+	}
+	return m
+}()
+
 // WASICalls returns how many times the guest called each WASI function (functions never
 // called are absent). Safe to call at any time.
 func (v *VM) WASICalls() map[string]uint64 {
