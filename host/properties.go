@@ -35,6 +35,9 @@ import (
 func (s *Stream) SetProperty(path string, value []byte) {
 	s.vm.mu.Lock()
 	defer s.vm.mu.Unlock()
+	if s.props == nil {
+		s.props = map[string][]byte{}
+	}
 	s.props[propertyKey(path)] = append([]byte(nil), value...)
 }
 
@@ -97,7 +100,7 @@ func (s *Stream) computed(key string) ([]byte, bool) {
 	seg := strings.Split(key, "\x00")
 	switch {
 	case len(seg) == 2 && seg[0] == "request" && seg[1] == "time":
-		return s.props["request\x00time"], true
+		return int64Bytes(s.created), true
 	case len(seg) == 2 && seg[0] == "request":
 		h := s.activeMap(MapRequestHeaders)
 		switch seg[1] {
@@ -198,6 +201,9 @@ var propertyFuncs = []hostFunc{
 		if st == nil {
 			s[0] = uint64(StatusNotFound)
 			return
+		}
+		if st.guestProps == nil {
+			st.guestProps = map[string][]byte{}
 		}
 		st.guestProps[path] = val
 		s[0] = uint64(StatusOK)

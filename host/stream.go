@@ -21,7 +21,8 @@ type Stream struct {
 	// live flags say whether the guest may reach them now. Envoy hands a map to the filter
 	// for its callback and takes it back once the filter lets it go (Continue, or
 	// proxy_continue_stream), except in proxy_on_log, where the final headers are readable.
-	props         map[string][]byte
+	created       int64             // request.time, Unix nanoseconds
+	props         map[string][]byte // set by the embedder; nil until then
 	guestProps    map[string][]byte // set by the guest: Envoy's filter state "wasm.<path>"
 	reqHeaders    *Headers
 	reqTrailers   *Headers
@@ -49,7 +50,7 @@ type Stream struct {
 	closed        bool
 	counted       bool // holds a reference on the VM (see streamRefs)
 	guestCreated  bool
-	wake          chan struct{}
+	wake          chan struct{} // made by the first wait; signalled under vm.mu
 }
 
 // LocalResponse is a response the filter made itself with proxy_send_local_response (or the
@@ -77,9 +78,7 @@ func (v *VM) NewStream() (*Stream, error) {
 }
 
 func (v *VM) newStreamValue(counted bool) *Stream {
-	s := &Stream{vm: v, counted: counted, wake: make(chan struct{}, 1), props: map[string][]byte{}, guestProps: map[string][]byte{}}
-	s.props["request\x00time"] = int64Bytes(v.rt.clock.Now().UnixNano())
-	return s
+	return &Stream{vm: v, counted: counted, created: v.rt.clock.Now().UnixNano()}
 }
 
 // newStream creates a stream whose reference was already taken.
@@ -115,6 +114,9 @@ func (s *Stream) failClosed() {
 }
 
 func (s *Stream) signal() {
+	if s.wake == nil {
+		return // nobody waits yet; a waiter checks the state before sleeping
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -158,7 +160,10 @@ func (s *Stream) callback(dir StreamType, kind callbackKind, fn api.Function, na
 		return ActionPause, nil
 	}
 	s.continued[dir] = false
-	res, err := v.call(fn, name, s.id, append([]uint64{uint64(s.id)}, args...)...)
+	var argv [3]uint64
+	argv[0] = uint64(s.id)
+	n := 1 + copy(argv[1:], args)
+	res, err := v.call(fn, name, s.id, argv[:n]...)
 	if err != nil {
 		s.failClosed()
 		return ActionPause, err
@@ -304,13 +309,17 @@ func (s *Stream) WaitResponse(ctx context.Context) error { return s.wait(ctx, St
 func (s *Stream) wait(ctx context.Context, dir StreamType) error {
 	for {
 		s.vm.mu.Lock()
+		if s.wake == nil {
+			s.wake = make(chan struct{}, 1)
+		}
+		wake := s.wake
 		done := !s.pausedLocked(dir)
 		s.vm.mu.Unlock()
 		if done {
 			return nil
 		}
 		select {
-		case <-s.wake:
+		case <-wake:
 		case <-ctx.Done():
 			return fmt.Errorf("host: %s: stream %d still paused by the filter: %w", s.vm.label, s.id, ctx.Err())
 		}
@@ -570,19 +579,25 @@ func (s *Stream) ended() (*Response, error, bool) {
 // go. done reports that the stream ended.
 func (s *Stream) deliver(ctx context.Context, dir StreamType, h Headers, body []byte, trailers Headers) (*Response, error, bool) {
 	hasBody, hasTrailers := len(body) > 0, len(trailers) > 0
-	headers, bodyFn, trailersFn := s.RequestHeaders, s.RequestBody, s.RequestTrailers
-	if dir == StreamResponse {
-		headers, bodyFn, trailersFn = s.ResponseHeaders, s.ResponseBody, s.ResponseTrailers
-	}
-	steps := []func() (Action, error){func() (Action, error) { return headers(h, !hasBody && !hasTrailers) }}
-	if hasBody {
-		steps = append(steps, func() (Action, error) { return bodyFn(body, !hasTrailers) })
-	}
-	if hasTrailers {
-		steps = append(steps, func() (Action, error) { return trailersFn(trailers) })
-	}
-	for _, step := range steps {
-		if _, err := step(); err != nil {
+	for part := 0; part < 3; part++ {
+		var err error
+		switch {
+		case part == 0 && dir == StreamRequest:
+			_, err = s.RequestHeaders(h, !hasBody && !hasTrailers)
+		case part == 0:
+			_, err = s.ResponseHeaders(h, !hasBody && !hasTrailers)
+		case part == 1 && !hasBody, part == 2 && !hasTrailers:
+			continue
+		case part == 1 && dir == StreamRequest:
+			_, err = s.RequestBody(body, !hasTrailers)
+		case part == 1:
+			_, err = s.ResponseBody(body, !hasTrailers)
+		case dir == StreamRequest:
+			_, err = s.RequestTrailers(trailers)
+		default:
+			_, err = s.ResponseTrailers(trailers)
+		}
+		if err != nil {
 			return s.localResponse(), err, true
 		}
 		if r, err, done := s.ended(); done {
