@@ -166,9 +166,11 @@ func (v *VM) boot(vmConfig, pluginConfig []byte) error {
 }
 
 // Configure calls proxy_on_configure with a new plugin configuration on the running VM, as
-// Envoy does on a configuration update. When the guest returns false the configuration is
-// rejected: the error says so with the guest's output, and the previous configuration stays
-// the one proxy_get_buffer_bytes(PluginConfiguration) returns.
+// Envoy does when it reconfigures a plugin in place. When the guest returns false the
+// configuration is rejected: the error says so with the guest's output, PluginConfiguration
+// keeps the previous one, and whether the guest keeps its previous state is up to the guest.
+// Plugin.Swap is the plugin-wide, all-or-nothing form; a VM configured directly no longer
+// matches Plugin.Configuration.
 func (v *VM) Configure(ctx context.Context, pluginConfig []byte) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
