@@ -105,6 +105,16 @@ func TestGatewayProperties(t *testing.T) {
 		t.Errorf("source.address: %q, want 127.0.0.1:port", v)
 	}
 
+	// What the filter says in its filter state goes to the access log, as Envoy's
+	// %FILTER_STATE(wasm.usageplans_outcome:PLAIN)% would show it.
+	g.abiGet("/p", "set-prop", "x-path", "usageplans_outcome", "x-value", "throttled")
+	g.abiGet("/p", "set-prop", "x-path", "usageplans_key_id", "x-value", "k 9")
+	g.wantStats(map[string]string{}) // every request logged
+	if l := g.access.String(); !strings.Contains(l, `status=200 outcome=throttled end=upstream details=- key_id=- `) ||
+		!strings.Contains(l, `status=200 outcome=- end=upstream details=- key_id="k 9" `) {
+		t.Errorf("filter state in the access log:\n%s", tail(l, 3))
+	}
+
 	// The filter replaced every request header, pseudo headers included.
 	r, h := g.abiGet("/p", "set-pairs")
 	if e := echoOf(t, r); r.status != 200 || e.Path != "/replaced" || h["host"] != "h" || h["x-only"] != "1" || h["x-op"] != "" {
@@ -126,7 +136,7 @@ func TestGatewayFailedVM(t *testing.T) {
 		t.Errorf("after the trap: %d %q, want 503 (the VM failed)", r.status, r.body)
 	}
 	g.wantStats(map[string]string{"usageplans_gateway_workers_failed": "1"})
-	if !strings.Contains(g.access.String(), "status=503 outcome=local details=wasm_fail_stream") {
+	if !strings.Contains(g.access.String(), "status=503 outcome=- end=local details=wasm_fail_stream") {
 		t.Errorf("no access log line for the failed VM's 503:\n%s", tail(g.access.String(), 3))
 	}
 	if r := g.admin(http.MethodPost, "/reload"); r.status != 200 || !strings.HasPrefix(r.body, "reloaded: version 2 serves") {

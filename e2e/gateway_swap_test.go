@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,8 +295,8 @@ func TestGatewaySwapKeepsInFlight(t *testing.T) {
 	g.wantStats(map[string]string{"usageplans_requests_allowed": "2"})
 	g.Plugin().WaitRetired() // version 1's VM closes once its last stream is done
 	log := g.access.String()
-	if !strings.Contains(log, `path="/slow" status=200 outcome=upstream details=- key_id=k1 plan_id=gold route=shop worker=0 version=1 `) ||
-		!strings.Contains(log, `path="/pets" status=200 outcome=upstream details=- key_id=k2 plan_id=gold route=shop worker=0 version=2 `) {
+	if !regexp.MustCompile(`path="/slow" status=200 outcome=\S+ end=upstream details=- key_id=k1 plan_id=gold route=shop worker=0 version=1 `).MatchString(log) ||
+		!regexp.MustCompile(`path="/pets" status=200 outcome=\S+ end=upstream details=- key_id=k2 plan_id=gold route=shop worker=0 version=2 `).MatchString(log) {
 		t.Errorf("access log:\n%s", log)
 	}
 }

@@ -29,10 +29,20 @@ var hopByHop = map[string]bool{
 	"upgrade": true, "te": true, "trailer": true,
 }
 
+// Filter state the access log reads, as Envoy's %FILTER_STATE(wasm.NAME:PLAIN)% would: a
+// filter may set these one-segment properties with proxy_set_property to say what it
+// decided and for which key, rejections included.
+const (
+	propOutcome = "usageplans_outcome"
+	propKeyID   = "usageplans_key_id"
+	propPlanID  = "usageplans_plan_id"
+)
+
 // exchange is what one request did, for the access log and the counters.
 type exchange struct {
 	status  int
 	end     string
+	outcome string // the filter's decision, from its filter state; "" when it did not say
 	details string // the local response's details, or ""
 	keyID   string
 	planID  string
@@ -80,6 +90,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 			g.logf("filter failed closing the stream of %s %s: %v", r.Method, strconv.Quote(r.URL.Path), err)
 		}
 	}()
+	defer filterState(s, x) // before Close, while the stream's filter state exists
 	if err != nil {
 		g.logf("filter failed creating a stream: %v", err)
 	}
@@ -134,6 +145,20 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	}
 	defer resp.Body.Close()
 	g.respond(w, r, s, x, resp)
+}
+
+// filterState reads what the filter said about the request in its filter state; the
+// identity headers it added to the upstream request are the fallback for the key and plan.
+func filterState(s *host.Stream, x *exchange) {
+	if v, ok := s.Property(propOutcome); ok {
+		x.outcome = string(v)
+	}
+	if v, ok := s.Property(propKeyID); ok {
+		x.keyID = string(v)
+	}
+	if v, ok := s.Property(propPlanID); ok {
+		x.planID = string(v)
+	}
 }
 
 // filterDone handles what a callback may end with: a wait while the filter pauses, a reset,
@@ -409,11 +434,13 @@ func (b *filterBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// accessLog writes one line per request. The path is logged without its query string,
-// which may carry an API key (apiKeyQueryParameter); keys appear only as their id.
+// accessLog writes one line per request: outcome is the filter's decision (when it said),
+// end how the exchange ended (local, upstream, upstream_error, route_not_found, reset,
+// client_gone). The path is logged without its query string, which may carry an API key
+// (apiKeyQueryParameter); keys appear only as their id.
 func (g *Gateway) accessLog(r *http.Request, x *exchange, d time.Duration) {
-	fmt.Fprintf(g.access, "%s access method=%s path=%s status=%d outcome=%s details=%s key_id=%s plan_id=%s route=%s worker=%d version=%s duration_ms=%.3f\n",
-		time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), r.Method, strconv.Quote(r.URL.Path), x.status, x.end, field(x.details),
+	fmt.Fprintf(g.access, "%s access method=%s path=%s status=%d outcome=%s end=%s details=%s key_id=%s plan_id=%s route=%s worker=%d version=%s duration_ms=%.3f\n",
+		time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), r.Method, strconv.Quote(r.URL.Path), x.status, field(x.outcome), x.end, field(x.details),
 		field(x.keyID), field(x.planID), field(x.route), x.worker, versionString(x.version), float64(d)/float64(time.Millisecond))
 }
 
