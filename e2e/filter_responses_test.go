@@ -303,3 +303,31 @@ func TestFilterResponseOverrides(t *testing.T) {
 	e.wantStatuses(t, fltTight, 200, 200)
 	wantReply(t, e.get("/pets", apiKey(fltTight)), 429, host.Headers{{"retry-after", "2"}}, "")
 }
+
+// A request with a body is decided on its headers: an admitted one streams its body to the
+// upstream unchanged; a rejected one ends before the body matters.
+func TestFilterRequestWithBody(t *testing.T) {
+	e := startFilter(t, fltSetup{})
+	var got []byte
+	up := func(_ context.Context, req *host.Request) (*host.Response, error) {
+		got = req.Body
+		return &host.Response{Status: 201, Body: []byte("created")}, nil
+	}
+	post := func(key string) *host.Request {
+		return &host.Request{Headers: host.Headers{{":method", "POST"}, {":path", "/pets"}, {":authority", "api.example.com"},
+			{":scheme", "http"}, {"content-type", "application/json"}, apiKey(key)}, Body: []byte(`{"name":"rex"}`)}
+	}
+	resp, err := e.plugin.Do(context.Background(), post(fltGold), up)
+	if err != nil || resp.Status != 201 || string(resp.Body) != "created" || string(got) != `{"name":"rex"}` {
+		t.Errorf("admitted POST: %v %d %q, upstream got body %q", err, resp.Status, resp.Body, got)
+	}
+	got = nil
+	resp, err = e.plugin.Do(context.Background(), post(fltUnknown), up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantReply(t, resp, 403, fltForbidden, fltForbiddenBody)
+	if got != nil {
+		t.Errorf("the upstream received the rejected request's body %q", got)
+	}
+}
