@@ -185,12 +185,22 @@ func (h *httpContext) fail(err error) types.Action {
 		h.metrics.count(outcomeFailure, nil)
 	}
 	if h.cfg != nil && h.cfg.FailurePolicy == config.FailOpen {
+		h.passUndecided()
 		return types.ActionContinue
 	}
 	if h.cfg == nil {
 		return sendResponse(noConfigResponse)
 	}
 	return h.reply(&core.Decision{Outcome: core.Failure, Err: err})
+}
+
+// passUndecided prepares a request let through undecided (FailOpen) as any admitted one, but
+// with no identity: the upstream must not see the key, nor identity headers the client made
+// up. If that fails too, the request goes on as it is rather than hang.
+func (h *httpContext) passUndecided() {
+	defer func() { _ = recover() }()
+	h.removeSpoofedIdentity()
+	h.admit(&core.Decision{})
 }
 
 // recoverRequest turns a panic in the request path into the failure response (or a
