@@ -32,7 +32,7 @@ func TestConfigurationRejectedAtStart(t *testing.T) {
 	}
 	// Envoy would not route to a plugin that never configured; if it did, the request must
 	// not hang nor pass unchecked.
-	wantLocal(t, h.get("/pets", key(goldKey)), 500, jsonHeader, failureBody)
+	wantLocal(t, h.get("/pets", key(goldKey)), 500, failureHeaders, failureBody)
 }
 
 // A rejected reconfiguration leaves the previous configuration serving, with its state; an
@@ -303,7 +303,7 @@ func TestFailurePolicy(t *testing.T) {
 		h := start(t, baseConfig, types.OnPluginStartStatusOK)
 		plantGarbage(t)
 		wantLocal(t, h.get("/pets", key(goldKey)), 500,
-			[][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "InternalServerErrorException"}}, failureBody)
+			failureHeaders, failureBody)
 		want := map[string]int64{"usageplans.requests.failure": 1, "usageplans.plan.gold.failure": 1, "usageplans.requests.allowed": 0}
 		if got := h.counters("usageplans.requests.failure", "usageplans.plan.gold.failure", "usageplans.requests.allowed"); !equalMaps(got, want) {
 			t.Errorf("counters = %v, want %v", got, want)
@@ -311,6 +311,15 @@ func TestFailurePolicy(t *testing.T) {
 		if logs := h.host.GetWarnLogs(); len(logs) != 1 || !strings.HasPrefix(logs[0], "usageplans: state failure: outcome=failure ") ||
 			!strings.Contains(logs[0], "key_id=gold-key plan=gold") {
 			t.Errorf("warn logs = %q, want one state failure line naming key id and plan", logs)
+		}
+	})
+	t.Run("closed in shadow mode", func(t *testing.T) {
+		h := start(t, withOptions(`"shadowMode": true`), types.OnPluginStartStatusOK)
+		plantGarbage(t)
+		wantUpstream(t, h.get("/pets", key(goldKey)), [][2]string{{":method", "GET"}, {":path", "/pets"},
+			{":authority", "api.example.com"}, {"x-usageplans-key-id", "gold-key"}, {"x-usageplans-plan-id", "gold"}})
+		if got := h.counter("usageplans.requests.failure"); got != 1 {
+			t.Errorf("usageplans.requests.failure = %d, want 1", got)
 		}
 	})
 	t.Run("open", func(t *testing.T) {
@@ -355,7 +364,7 @@ func TestPanicRecovered(t *testing.T) {
 		h := start(t, baseConfig, types.OnPluginStartStatusOK)
 		now = boom
 		wantLocal(t, h.get("/pets", key(goldKey)), 500,
-			[][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "InternalServerErrorException"}}, failureBody)
+			failureHeaders, failureBody)
 		want := map[string]int64{"usageplans.panics_recovered": 1, "usageplans.requests.failure": 1}
 		if got := h.counters("usageplans.panics_recovered", "usageplans.requests.failure"); !equalMaps(got, want) {
 			t.Errorf("counters = %v, want %v", got, want)

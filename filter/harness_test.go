@@ -214,6 +214,7 @@ func wantUpstream(t *testing.T, o result, headers [][2]string) {
 var (
 	forbiddenHeaders = [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "ForbiddenException"}}
 	jsonHeader       = [][2]string{{"content-type", "application/json"}}
+	failureHeaders   = [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "InternalServerErrorException"}}
 )
 
 const (

@@ -175,8 +175,9 @@ func sendResponse(resp core.Response) types.Action {
 
 // noConfigResponse answers when the plugin never accepted a configuration (Envoy does not
 // route requests to such a plugin; this is the belt to that brace).
+// It is AWS's default failure response, as no configured one exists.
 var noConfigResponse = core.Response{Status: 500, Body: `{"message":"Internal server error"}`,
-	Headers: [][2]string{{"content-type", "application/json"}}}
+	Headers: [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "InternalServerErrorException"}}}
 
 // fail answers a request the filter could not decide, by the failure policy.
 func (h *httpContext) fail(err error) types.Action {
