@@ -62,6 +62,22 @@ func TestFilterConfigRejectedAtStart(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("the error lacks %q:\n%s", missing, msg)
 	}
+
+	// Problems about key values name the keys by id: neither the error nor the log (scanned
+	// at cleanup) may hold a value.
+	_, err = e.rt.NewPlugin(context.Background(), e.module, e.pluginConfig(`{"apiKeys": [
+		{"id": "a", "value": "`+fltGold+`"}, {"id": "b", "value": "`+fltGold+`"}, {"id": "c", "value": "`+fltTight+`!"}]}`, fltSetup{}))
+	if err == nil {
+		t.Fatal("NewPlugin accepted duplicate and malformed key values")
+	}
+	for _, k := range fltKeys {
+		if strings.Contains(err.Error(), k) {
+			t.Errorf("the rejection holds a key value: %s", strings.ReplaceAll(err.Error(), k, "<key>"))
+		}
+	}
+	if !strings.Contains(err.Error(), `apiKeys[1]`) || !strings.Contains(err.Error(), `apiKeys[2]`) {
+		t.Errorf("the rejection does not name both bad keys:\n%s", err)
+	}
 }
 
 // On a configuration update, a rejected configuration leaves the previous one serving with
