@@ -31,7 +31,8 @@ bench: build
 
 ## run: a local gateway on $(LISTEN) serving the filter with plugin.json and an echo upstream
 run: build
-	$(GO) run ./cmd/usageplans serve --wasm $(WASM) --config $(CONFIG) --listen $(LISTEN) --admin $(ADMIN) --upstream echo --print-demo
+	$(GO) build -o build/out/usageplans ./cmd/usageplans
+	build/out/usageplans serve --wasm $(WASM) --config $(CONFIG) --listen $(LISTEN) --admin $(ADMIN) --upstream echo --routes testdata/routes.json --print-demo
 
 ## image: the module as a Wasm OCI image (compat variant) in build/out, no Docker needed
 image: build
