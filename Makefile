@@ -16,7 +16,7 @@ CONFIG   ?= plugin.json
 ## build: the filter module, build/usageplans.wasm (standard Go toolchain, no TinyGo)
 build:
 	$(GO) run ./build/wasmbuild -o $(WASM) -ldflags "-X main.version=$(VERSION)" ./filter
-	$(GO) run ./build/wasmbuild -o $(NOOP) ./e2e/testdata/noop
+	$(GO) run ./build/wasmbuild -o $(NOOP) ./host/testdata/noop
 
 ## test: vet, then every test, the end-to-end ones against the module just built
 test: build

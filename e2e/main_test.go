@@ -12,7 +12,7 @@ import (
 
 var (
 	filterWasm []byte // build/usageplans.wasm
-	noopWasm   []byte // e2e/testdata/noop built the same way: the floor for benchmarks
+	noopWasm   []byte // host/testdata/noop built the same way: the floor for benchmarks
 )
 
 func TestMain(m *testing.M) {
