@@ -11,8 +11,10 @@ import (
 // The replies as a client receives them from Envoy: the configured headers, then the
 // content-length Envoy's local reply adds.
 var (
-	fltForbidden = host.Headers{{"content-type", "application/json"}, {"x-amzn-errortype", "ForbiddenException"}, {"content-length", "23"}}
-	fltFailure   = host.Headers{{"content-type", "application/json"}, {"x-amzn-errortype", "InternalServerErrorException"}, {"content-length", "35"}}
+	fltForbidden    = host.Headers{{"content-type", "application/json"}, {"x-amzn-errortype", "ForbiddenException"}, {"content-length", "23"}}
+	fltMissingToken = host.Headers{{"content-type", "application/json"},
+		{"x-amzn-errortype", "MissingAuthenticationTokenException"}, {"content-length", "42"}}
+	fltFailure = host.Headers{{"content-type", "application/json"}, {"x-amzn-errortype", "InternalServerErrorException"}, {"content-length", "35"}}
 )
 
 const (
@@ -160,9 +162,7 @@ func TestFilterAllowStripsKeyAndSetsIdentity(t *testing.T) {
 	e.wantPassed(t, e.get("/", apiKey(fltGold), spoof), host.Headers{{":method", "GET"}, {":path", "/"},
 		{":authority", "api.example.com"}, {":scheme", "http"}}, upstreamHeaders)
 	// A resource the stage lacks is AWS's Missing Authentication Token.
-	wantReply(t, e.get("/owners", apiKey(fltGold)), 403, host.Headers{{"content-type", "application/json"},
-		{"x-amzn-errortype", "MissingAuthenticationTokenException"}, {"content-length", "42"}},
-		`{"message":"Missing Authentication Token"}`)
+	wantReply(t, e.get("/owners", apiKey(fltGold)), 403, fltMissingToken, `{"message":"Missing Authentication Token"}`)
 	e.wantCounters(t, map[string]uint64{"usageplans.requests.allowed": 2, "usageplans.plan.gold.allowed": 1,
 		"usageplans.requests.unmatched": 1})
 }
