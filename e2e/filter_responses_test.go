@@ -347,3 +347,36 @@ func TestFilterRequestWithBody(t *testing.T) {
 		t.Errorf("the upstream received the rejected request's body %q", got)
 	}
 }
+
+// The filter state an access log reads (%FILTER_STATE(wasm.usageplans_outcome:PLAIN)% in
+// Envoy): the outcome, and the key and plan by id when known.
+func TestFilterStateForAccessLogs(t *testing.T) {
+	e := startFilter(t, fltSetup{})
+	vm := e.plugin.VMs()[0]
+	for _, tt := range []struct {
+		name, path, key, outcome, keyID, plan string
+	}{
+		{"allowed", "/pets", fltGold, "allowed", "gold-key", "gold"},
+		{"unknown key", "/pets", fltUnknown, "forbidden", "", ""},
+		{"disabled key", "/pets", fltOff, "forbidden", "off-key", ""},
+		{"unmatched resource", "/owners", fltGold, "unmatched", "", ""},
+		{"bypassed route", "/admin", fltGold, "", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := vm.NewStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.RequestHeaders(fltGet(tt.path, apiKey(tt.key)).Headers, true); err != nil {
+				t.Fatal(err)
+			}
+			for name, want := range map[string]string{"usageplans_outcome": tt.outcome, "usageplans_key_id": tt.keyID, "usageplans_plan_id": tt.plan} {
+				got, ok := s.Property(name)
+				if ok != (want != "") || string(got) != want {
+					t.Errorf("%s = %q (set: %t), want %q", name, got, ok, want)
+				}
+			}
+		})
+	}
+}

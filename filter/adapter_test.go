@@ -499,3 +499,39 @@ func equalMaps(a, b map[string]int64) bool {
 	}
 	return true
 }
+
+// The filter state tells an access log what was decided and for whom, by id.
+func TestFilterState(t *testing.T) {
+	tests := []struct {
+		name                 string
+		headers              [][2]string
+		outcome, keyID, plan string
+	}{
+		{"allowed", [][2]string{key(goldKey)}, "allowed", "gold-key", "gold"},
+		{"forbidden, unknown key", [][2]string{key(unknownKey)}, "forbidden", "", ""},
+		{"forbidden, disabled key", [][2]string{key(offKey)}, "forbidden", "off-key", ""},
+		{"throttled", [][2]string{key(tightKey)}, "throttled", "tight-key", "tight"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := start(t, baseConfig, types.OnPluginStartStatusOK)
+			if tt.outcome == "throttled" {
+				h.get("/pets", tt.headers...)
+				h.get("/pets", tt.headers...)
+			}
+			h.get("/pets", tt.headers...)
+			for name, want := range map[string]string{"usageplans_outcome": tt.outcome, "usageplans_key_id": tt.keyID, "usageplans_plan_id": tt.plan} {
+				got, err := h.host.GetProperty([]string{name})
+				if want == "" && err == nil || want != "" && string(got) != want {
+					t.Errorf("%s = %q (%v), want %q", name, got, err, want)
+				}
+			}
+		})
+	}
+	// Requests the filter does not govern say nothing.
+	h := start(t, baseConfig, types.OnPluginStartStatusOK)
+	h.get("/admin", key(goldKey))
+	if got, err := h.host.GetProperty([]string{"usageplans_outcome"}); err == nil {
+		t.Errorf("usageplans_outcome = %q on a bypassed route, want none", got)
+	}
+}

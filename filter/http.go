@@ -81,7 +81,7 @@ func (h *httpContext) act(d *core.Decision) types.Action {
 	case core.Pass:
 		return types.ActionContinue
 	case core.Allow:
-		h.metrics.count(outcomeAllowed, d.Plan)
+		h.record(outcomeAllowed, d)
 		h.admit(d)
 		return types.ActionContinue
 	case core.Failure:
@@ -89,7 +89,7 @@ func (h *httpContext) act(d *core.Decision) types.Action {
 		if d.Exhausted() {
 			o = outcomeCASExhausted
 		}
-		h.metrics.count(o, d.Plan)
+		h.record(o, d)
 		logDecision(proxywasm.LogWarnf, d, "state failure")
 		if h.cfg.FailurePolicy == config.FailOpen || h.cfg.ShadowMode {
 			h.admit(d)
@@ -99,14 +99,35 @@ func (h *httpContext) act(d *core.Decision) types.Action {
 	}
 	// A rejection.
 	if h.cfg.ShadowMode {
-		h.metrics.count(outcomeShadowDenied, d.Plan)
+		h.record(outcomeShadowDenied, d)
 		logDecision(proxywasm.LogInfof, d, "shadow mode, let through")
 		h.admit(d)
 		return types.ActionContinue
 	}
-	h.metrics.count(rejectionOutcome(d.Outcome), d.Plan)
+	h.record(rejectionOutcome(d.Outcome), d)
 	logDecision(proxywasm.LogInfof, d, "rejected")
 	return h.reply(d)
+}
+
+// Filter state naming what the filter decided, for access logs (Envoy keeps a property set
+// by a stream as filter state "wasm.<name>": %FILTER_STATE(wasm.usageplans_outcome:PLAIN)%).
+// Keys and plans appear by id, never a key value.
+const (
+	stateOutcome = "usageplans_outcome"
+	stateKeyID   = "usageplans_key_id"
+	statePlanID  = "usageplans_plan_id"
+)
+
+// record counts a decided request and says in the filter state what was decided.
+func (h *httpContext) record(o outcome, d *core.Decision) {
+	h.metrics.count(o, d.Plan)
+	_ = proxywasm.SetProperty([]string{stateOutcome}, []byte(o.String()))
+	if d.Key != nil {
+		_ = proxywasm.SetProperty([]string{stateKeyID}, []byte(d.Key.ID))
+	}
+	if d.Plan != nil {
+		_ = proxywasm.SetProperty([]string{statePlanID}, []byte(d.Plan.ID))
+	}
 }
 
 func rejectionOutcome(o core.Outcome) outcome {
@@ -183,7 +204,7 @@ var noConfigResponse = core.Response{Status: 500, Body: `{"message":"Internal se
 func (h *httpContext) fail(err error) types.Action {
 	proxywasm.LogErrorf("usageplans: %v", err)
 	if h.metrics != nil {
-		h.metrics.count(outcomeFailure, nil)
+		h.record(outcomeFailure, &core.Decision{})
 	}
 	if h.cfg != nil && h.cfg.FailurePolicy == config.FailOpen {
 		h.passUndecided()
