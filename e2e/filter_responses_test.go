@@ -353,10 +353,12 @@ func TestFilterRequestWithBody(t *testing.T) {
 func TestFilterStateForAccessLogs(t *testing.T) {
 	e := startFilter(t, fltSetup{})
 	vm := e.plugin.VMs()[0]
+	e.wantStatuses(t, fltTight, 200, 200)
 	for _, tt := range []struct {
 		name, path, key, outcome, keyID, plan string
 	}{
-		{"allowed", "/pets", fltGold, "allowed", "gold-key", "gold"},
+		{"allowed (key and plan are in the identity headers)", "/pets", fltGold, "allowed", "", ""},
+		{"throttled", "/pets", fltTight, "throttled", "tight-key", "tight"},
 		{"unknown key", "/pets", fltUnknown, "forbidden", "", ""},
 		{"disabled key", "/pets", fltOff, "forbidden", "off-key", ""},
 		{"unmatched resource", "/owners", fltGold, "unmatched", "", ""},

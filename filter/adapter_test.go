@@ -507,7 +507,7 @@ func TestFilterState(t *testing.T) {
 		headers              [][2]string
 		outcome, keyID, plan string
 	}{
-		{"allowed", [][2]string{key(goldKey)}, "allowed", "gold-key", "gold"},
+		{"allowed (key and plan in the identity headers)", [][2]string{key(goldKey)}, "allowed", "", ""},
 		{"forbidden, unknown key", [][2]string{key(unknownKey)}, "forbidden", "", ""},
 		{"forbidden, disabled key", [][2]string{key(offKey)}, "forbidden", "off-key", ""},
 		{"throttled", [][2]string{key(tightKey)}, "throttled", "tight-key", "tight"},
@@ -528,6 +528,16 @@ func TestFilterState(t *testing.T) {
 			}
 		})
 	}
+	// Without identity headers, the filter state is where an admitted key and plan show.
+	t.Run("allowed without identity headers", func(t *testing.T) {
+		h := start(t, withOptions(`"identityHeaders": false`), types.OnPluginStartStatusOK)
+		h.get("/pets", key(goldKey))
+		for name, want := range map[string]string{"usageplans_outcome": "allowed", "usageplans_key_id": "gold-key", "usageplans_plan_id": "gold"} {
+			if got, err := h.host.GetProperty([]string{name}); string(got) != want {
+				t.Errorf("%s = %q (%v), want %q", name, got, err, want)
+			}
+		}
+	})
 	// Requests the filter does not govern say nothing.
 	h := start(t, baseConfig, types.OnPluginStartStatusOK)
 	h.get("/admin", key(goldKey))

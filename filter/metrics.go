@@ -28,6 +28,14 @@ var outcomeNames = [numOutcomes]string{
 
 func (o outcome) String() string { return outcomeNames[o] }
 
+// outcomeBytes are outcomeNames as bytes, for the filter state without an allocation.
+var outcomeBytes = func() (b [numOutcomes][]byte) {
+	for o := range numOutcomes {
+		b[o] = []byte(outcomeNames[o])
+	}
+	return b
+}()
+
 // metrics are Envoy-style counters: usageplans.requests.<outcome> for every request the
 // filter decided, and usageplans.plan.<plan id>.<outcome> for those that reached a plan.
 // Their number is bounded by the configuration (plans × outcomes), never by keys or traffic.
