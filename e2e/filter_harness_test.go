@@ -144,7 +144,7 @@ func newFltRuntime(t testing.TB, s fltSetup) *fltEnv {
 	ctx := context.Background()
 	// The no-op module logs nothing: only the filter's runtimes must show the scan saw lines.
 	e := &fltEnv{t: t, clock: host.NewFakeClock(s.start), scan: &fltLogScan{quiet: s.wasm != nil}}
-	rt, err := host.NewRuntime(ctx, host.Options{Clock: e.clock, CompilationCache: gwCache,
+	rt, err := host.NewRuntime(ctx, host.Options{Clock: e.clock, CompilationCache: compileCache,
 		LogSink: e.scan.line, LogLevel: s.logLevel})
 	if err != nil {
 		t.Fatal(err)

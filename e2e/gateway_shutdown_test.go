@@ -41,7 +41,7 @@ func TestGatewayGracefulShutdown(t *testing.T) {
 	log := &lockedBuffer{}
 	g, err := gateway.Start(context.Background(), gateway.Options{
 		Wasm: filepath.Join(dir, "f.wasm"), Config: filepath.Join(dir, "c.json"), Listen: "127.0.0.1:0", Admin: "127.0.0.1:0",
-		Upstream: up.URL, Workers: 1, Log: log, WatchInterval: -1, CompilationCache: gwCache,
+		Upstream: up.URL, Workers: 1, Log: log, WatchInterval: -1, CompilationCache: compileCache,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestGatewayGracefulShutdown(t *testing.T) {
 	defer close(release2)
 	g2, err := gateway.Start(context.Background(), gateway.Options{
 		Wasm: filepath.Join(dir, "f.wasm"), Config: filepath.Join(dir, "c.json"), Listen: "127.0.0.1:0", Admin: "127.0.0.1:0",
-		Upstream: up2.URL, Workers: 1, WatchInterval: -1, CompilationCache: gwCache,
+		Upstream: up2.URL, Workers: 1, WatchInterval: -1, CompilationCache: compileCache,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,7 @@ func filterV2(t *testing.T) []byte {
 			return
 		}
 		ctx := context.Background()
-		rt, err := host.NewRuntime(ctx, host.Options{CompilationCache: gwCache})
+		rt, err := host.NewRuntime(ctx, host.Options{CompilationCache: compileCache})
 		if err != nil {
 			v2Err = err
 			return

@@ -18,14 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetratelabs/wazero"
 
 	"github.com/usageplans/usageplans/cmd/usageplans/gateway"
 	"github.com/usageplans/usageplans/host"
 )
-
-// gwCache compiles each module once for the whole test binary.
-var gwCache = wazero.NewCompilationCache()
 
 // gwEpoch is the fake clock's start: mid-day, mid-month, so that no quota period ends while a
 // test runs; the clock only moves when a test moves it.
@@ -66,7 +62,7 @@ func startGateway(t testing.TB, s gwSetup) *gwTest {
 	o := gateway.Options{
 		Wasm: g.wasm, Config: g.config, Listen: "127.0.0.1:0", Admin: "127.0.0.1:0",
 		Upstream: s.upstream, Workers: s.workers, Log: g.log, AccessLog: g.access,
-		WatchInterval: -1, Clock: g.clock, CompilationCache: gwCache,
+		WatchInterval: -1, Clock: g.clock, CompilationCache: compileCache,
 	}
 	if s.watch > 0 {
 		o.WatchInterval = s.watch

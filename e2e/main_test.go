@@ -8,9 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tetratelabs/wazero"
 )
 
 var (
+	// compileCache compiles each module once for the whole test binary; every runtime the
+	// tests start shares it.
+	compileCache = wazero.NewCompilationCache()
+
 	filterWasm []byte // build/usageplans.wasm
 	noopWasm   []byte // host/testdata/noop built the same way: the floor for benchmarks
 )
