@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/usageplans/usageplans/cmd/usageplans/gateway"
 	"github.com/usageplans/usageplans/host"
 )
