@@ -84,7 +84,7 @@ func (r *Runtime) NewPlugin(ctx context.Context, m *Module, cfg PluginConfig) (*
 func (p *Plugin) build(ctx context.Context, version int, m *Module, config []byte) (*generation, error) {
 	g := &generation{version: version, module: m, config: config}
 	for i := 0; i < p.cfg.Workers; i++ {
-		v, err := p.rt.startVM(ctx, vmSpec{plugin: p, module: m, worker: i, vmConfig: p.cfg.VMConfig, pluginConfig: config})
+		v, err := p.rt.startVM(ctx, vmSpec{plugin: p, module: m, version: version, worker: i, vmConfig: p.cfg.VMConfig, pluginConfig: config})
 		if err != nil {
 			p.closeGen(ctx, g)
 			return nil, err

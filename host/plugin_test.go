@@ -32,6 +32,14 @@ func TestSwapDrainsInFlight(t *testing.T) {
 	if got, _ := inflight.Headers(MapRequestHeaders).Get("x-r-config"); got != "v1|not_found" {
 		t.Errorf("in-flight stream ran with configuration %q, want v1|not_found", got)
 	}
+	if inflight.VM() != old || inflight.VM().Version() != 1 {
+		t.Errorf("in-flight stream reports VM version %d, want the old VM of version 1", inflight.VM().Version())
+	}
+	if fresh, err := p.NewStream(0); err != nil || fresh.VM().Version() != 2 {
+		t.Errorf("a stream opened after the swap: err %v, want a VM of version 2", err)
+	} else if err := fresh.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if old.Closed() {
 		t.Fatal("old VM closed while a stream was still open on it")
 	}

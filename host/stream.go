@@ -53,6 +53,9 @@ type Stream struct {
 	wake          chan struct{} // made by the first wait; signalled under vm.mu
 }
 
+// VM is the VM the stream runs on; it stays the same for the stream's whole life.
+func (s *Stream) VM() *VM { return s.vm }
+
 // LocalResponse is a response the filter made itself with proxy_send_local_response (or the
 // host's FAIL_CLOSED 503). Headers and Body are what the client receives, after the reply
 // went through the filter's own response callbacks, as in Envoy.

@@ -24,15 +24,16 @@ const rootContextID = 1
 // and its streams. Every call into the guest holds the VM's mutex, so a VM is safe for
 // concurrent use and never runs two callbacks at once.
 type VM struct {
-	rt     *Runtime
-	plugin *Plugin
-	module *Module
-	worker int
-	label  string // "<plugin> <vm_id>#<worker>" for logs and errors
-	ctx    context.Context
-	mod    api.Module
-	mem    api.Memory
-	fns    guestFuncs
+	rt      *Runtime
+	plugin  *Plugin
+	module  *Module
+	version int // the plugin version this VM belongs to (Plugin.Version)
+	worker  int
+	label   string // "<plugin> <vm_id>#<worker>" for logs and errors
+	ctx     context.Context
+	mod     api.Module
+	mem     api.Memory
+	fns     guestFuncs
 
 	allocStack [1]uint64
 	callStack  [16]uint64
@@ -75,6 +76,7 @@ type guestFuncs struct {
 type vmSpec struct {
 	plugin       *Plugin
 	module       *Module
+	version      int
 	worker       int
 	vmConfig     []byte
 	pluginConfig []byte
@@ -87,6 +89,7 @@ func (r *Runtime) startVM(ctx context.Context, s vmSpec) (*VM, error) {
 		rt:      r,
 		plugin:  p,
 		module:  s.module,
+		version: s.version,
 		worker:  s.worker,
 		label:   fmt.Sprintf("%s %s#%d", p.cfg.Name, p.cfg.VMID, s.worker),
 		nextID:  rootContextID + 1,
@@ -249,6 +252,10 @@ func (v *VM) usableLocked() error {
 	}
 	return v.failed
 }
+
+// Version is the plugin version (see Plugin.Version) this VM was started for: it tells an
+// embedder which version answered a stream, even when a Swap happened meanwhile.
+func (v *VM) Version() int { return v.version }
 
 // Failed returns the error that failed the VM (a trap), or nil while it is healthy.
 func (v *VM) Failed() error {

@@ -74,7 +74,6 @@ func workerOf(ctx context.Context) int {
 
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	route := matchRoute(g.routes, r.Host, r.URL.Path)
-	before := g.plugin.Version()
 	s, err := g.plugin.NewStream(x.worker)
 	if s == nil {
 		g.logf("no stream for %s %s: %v", r.Method, strconv.Quote(r.URL.Path), err)
@@ -82,9 +81,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 		g.plain(w, x, http.StatusServiceUnavailable, endLocal, "no healthy upstream")
 		return
 	}
-	if g.plugin.Version() == before {
-		x.version = before
-	}
+	x.version = s.VM().Version()
 	defer func() {
 		if err := s.Close(); err != nil {
 			g.logf("filter failed closing the stream of %s %s: %v", r.Method, strconv.Quote(r.URL.Path), err)
