@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/usageplans/usageplans/host"
 )
 
 // envoy133WASI is the WASI that proxy-wasm-cpp-host offered at its commit of 2024-12-19, the
@@ -82,6 +84,23 @@ func TestModuleLoadsInEnvoy133(t *testing.T) {
 			}
 			if _, ok := mod.ExportedMemories()["memory"]; !ok {
 				t.Error("the module exports no memory")
+			}
+			// The host under the strict profile must agree: it offers exactly what Envoy
+			// 1.33 offers, and names any import it lacks.
+			provided := host.ProvidedImports(host.WASIEnvoy133)
+			for _, f := range mod.ImportedFunctions() {
+				m, n, _ := f.Import()
+				if !slices.Contains(provided, m+"."+n) {
+					t.Errorf("the host's envoy-1.33 profile does not provide %s.%s", m, n)
+				}
+			}
+			hrt, err := host.NewRuntime(ctx, host.Options{CompilationCache: compileCache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer hrt.Close(ctx)
+			if _, err := hrt.Compile(ctx, wasm); err != nil {
+				t.Errorf("the host refuses the module under its default (envoy-1.33) profile: %v", err)
 			}
 		})
 	}
