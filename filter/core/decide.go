@@ -111,6 +111,7 @@ type Decider struct {
 	limits  [4]config.Limit
 	entries [4]entry
 	results [4]result
+	quota   limit.QuotaAt // the plan's quota at the request's instant: its window worked out once
 }
 
 // entry is one shared-data entry a request touches and the limits it holds.
@@ -227,6 +228,10 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		d.Outcome, d.Reason = Allow, "no limits"
 		return d
 	}
+	qa := &dc.quota
+	if quota != nil {
+		*qa = quota.At(now)
+	}
 	dc.txn.Store, dc.txn.Attempts = store, cfg.CASRetries
 	res := dc.results[:len(lims)]
 
@@ -237,9 +242,9 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		if err := dc.txn.Read(e.snap.Key, &e.snap); err != nil {
 			return failure(d, err)
 		}
-		check(&e.snap.Entry, e, lims, res, &qr, now)
+		check(&e.snap.Entry, e, lims, res, &qr, qa, now)
 	}
-	if deny, ok := verdict(d, lims, res, quota, qr, now); !ok {
+	if deny, ok := verdict(d, lims, res, quota, qr, qa, now); !ok {
 		// A key's first request marks its quota's initial period even when it is denied
 		// (an offset at or above the limit): otherwise that period would never end.
 		if e := &ents[0]; quota != nil && !e.snap.Found {
@@ -247,7 +252,7 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 				if en.Quota.Created != 0 {
 					return false
 				}
-				en.Quota = quota.Advance(en.Quota, now)
+				en.Quota = qa.Advance(en.Quota)
 				return true
 			})
 			if err != nil {
@@ -262,9 +267,9 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		e := &ents[k]
 		ok := false
 		err := dc.txn.Commit(&e.snap, func(en *state.Entry) bool {
-			check(en, e, lims, res, &qr, now)
+			check(en, e, lims, res, &qr, qa, now)
 			if ok = passed(e, res, qr); ok {
-				take(en, e, lims, now)
+				take(en, e, lims, qa, now)
 			}
 			return ok
 		})
@@ -272,15 +277,15 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 			e.committed = true
 			continue
 		}
-		dc.giveBack(ents[:k], lims, now)
+		dc.giveBack(ents[:k], lims, qa, now)
 		if err != nil {
 			return failure(d, err)
 		}
-		deny, _ := verdict(d, lims, res, quota, qr, now)
+		deny, _ := verdict(d, lims, res, quota, qr, qa, now)
 		return deny
 	}
 	d.Outcome, d.Reason = Allow, "within every limit"
-	d.RateLimit = binding(d.Plan, lims, res, qr, now)
+	d.RateLimit = binding(d.Plan, lims, res, qr, qa, now)
 	return d
 }
 
@@ -294,7 +299,7 @@ func (dc *Decider) push(ents []entry, key string, first, n int, quota *limit.Quo
 
 // check answers every limit of e at now into res (and qr for the quota), without changing
 // en; results of passing limits describe the state after taking.
-func check(en *state.Entry, e *entry, lims []config.Limit, res []result, qr *quotaResult, now time.Time) {
+func check(en *state.Entry, e *entry, lims []config.Limit, res []result, qr *quotaResult, qa *limit.QuotaAt, now time.Time) {
 	for j := e.first; j < e.first+e.n; j++ {
 		th := lims[j].Throttle
 		b, ok := th.AllowN(en.Bucket(lims[j].ID), now, 1)
@@ -304,9 +309,8 @@ func check(en *state.Entry, e *entry, lims []config.Limit, res []result, qr *quo
 		}
 	}
 	if e.quota != nil {
-		c, ok := e.quota.AllowN(en.Quota, now, 1)
-		*qr = quotaResult{ok: ok, limit: e.quota.LimitOf(c), remaining: e.quota.Remaining(c, now),
-			end: e.quota.Reset(c, now)}
+		c, ok := qa.AllowN(en.Quota, 1)
+		*qr = quotaResult{ok: ok, limit: e.quota.LimitOf(c), remaining: qa.Remaining(c), end: qa.Reset(c)}
 	}
 }
 
@@ -322,7 +326,7 @@ func passed(e *entry, res []result, qr quotaResult) bool {
 // take takes one token from each bucket of e and counts one request in its quota. From a
 // key's entry it drops buckets its plan no longer has (a reload removed an override), so
 // the entry stays bounded by the current configuration.
-func take(en *state.Entry, e *entry, lims []config.Limit, now time.Time) {
+func take(en *state.Entry, e *entry, lims []config.Limit, qa *limit.QuotaAt, now time.Time) {
 	if e.plan != nil {
 		prune(en, e.plan.KeyLimits())
 	}
@@ -331,7 +335,7 @@ func take(en *state.Entry, e *entry, lims []config.Limit, now time.Time) {
 		en.SetBucket(lims[j].ID, b)
 	}
 	if e.quota != nil {
-		en.Quota, _ = e.quota.AllowN(en.Quota, now, 1)
+		en.Quota, _ = qa.AllowN(en.Quota, 1)
 		e.window = en.Quota.Window
 	}
 }
@@ -351,7 +355,7 @@ func prune(en *state.Entry, keep []*config.Limit) {
 
 // giveBack returns what the committed entries took; a give-back that loses every CAS
 // attempt leaves the request counted (the safe side).
-func (dc *Decider) giveBack(ents []entry, lims []config.Limit, now time.Time) {
+func (dc *Decider) giveBack(ents []entry, lims []config.Limit, qa *limit.QuotaAt, now time.Time) {
 	for k := range ents {
 		e := &ents[k]
 		if !e.committed {
@@ -362,7 +366,7 @@ func (dc *Decider) giveBack(ents []entry, lims []config.Limit, now time.Time) {
 				en.SetBucket(lims[j].ID, lims[j].Throttle.GiveN(en.Bucket(lims[j].ID), now, 1))
 			}
 			if e.quota != nil {
-				en.Quota = e.quota.GiveN(en.Quota, now, 1, e.window)
+				en.Quota = qa.GiveN(en.Quota, 1, e.window)
 			}
 			return true
 		})
@@ -372,12 +376,12 @@ func (dc *Decider) giveBack(ents []entry, lims []config.Limit, now time.Time) {
 
 // verdict turns the results into a denial, or reports ok. The quota wins over a throttle:
 // retrying after a throttle's second would not help a key whose quota is spent.
-func verdict(d Decision, lims []config.Limit, res []result, quota *limit.Quota, qr quotaResult, now time.Time) (Decision, bool) {
+func verdict(d Decision, lims []config.Limit, res []result, quota *limit.Quota, qr quotaResult, qa *limit.QuotaAt, now time.Time) (Decision, bool) {
 	if quota != nil && !qr.ok {
 		d.Outcome, d.Reason = QuotaExceeded, "quota exceeded"
 		d.Reset = qr.end
 		d.RetryAfter = limit.Seconds(qr.end.Sub(now))
-		d.RateLimit = quotaRateLimit(d.Plan, qr, now)
+		d.RateLimit = quotaRateLimit(qr, qa, now)
 		return d, false
 	}
 	var wait time.Duration
@@ -403,7 +407,7 @@ func verdict(d Decision, lims []config.Limit, res []result, quota *limit.Quota, 
 }
 
 // binding picks the limit with the fewest requests left after an admitted request.
-func binding(plan *config.Plan, lims []config.Limit, res []result, qr quotaResult, now time.Time) RateLimit {
+func binding(plan *config.Plan, lims []config.Limit, res []result, qr quotaResult, qa *limit.QuotaAt, now time.Time) RateLimit {
 	var rl RateLimit
 	for j := range lims {
 		if !rl.Set || res[j].remaining < rl.Remaining {
@@ -411,7 +415,7 @@ func binding(plan *config.Plan, lims []config.Limit, res []result, qr quotaResul
 		}
 	}
 	if plan != nil && plan.Quota != nil && (!rl.Set || qr.remaining < rl.Remaining) {
-		rl = quotaRateLimit(plan, qr, now)
+		rl = quotaRateLimit(qr, qa, now)
 	}
 	return rl
 }
@@ -421,9 +425,8 @@ func bucketRateLimit(l *config.Limit, r result) RateLimit {
 		Reset: limit.Seconds(r.untilFull), Window: limit.Seconds(l.Throttle.FillTime()), Name: l.ID}
 }
 
-func quotaRateLimit(plan *config.Plan, qr quotaResult, now time.Time) RateLimit {
-	start, end := plan.Quota.Window(now)
+// quotaRateLimit describes the plan's quota; qa is that quota at the request's instant.
+func quotaRateLimit(qr quotaResult, qa *limit.QuotaAt, now time.Time) RateLimit {
 	return RateLimit{Set: true, Limit: qr.limit, Remaining: qr.remaining,
-		Reset: limit.Seconds(qr.end.Sub(now)), Window: int64(end.Sub(start) / time.Second),
-		Name: "quota"}
+		Reset: limit.Seconds(qr.end.Sub(now)), Window: qa.Seconds(), Name: "quota"}
 }
