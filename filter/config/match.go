@@ -96,9 +96,13 @@ func hasPathPrefix(path, prefix string) bool {
 	return len(path) == len(prefix) || prefix == "/" || path[len(prefix)] == '/'
 }
 
+// stripQuery cuts path at its query or fragment. A plain loop: strings.IndexAny with two
+// characters makes a call per byte of the path, which Wasm feels.
 func stripQuery(path string) string {
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		return path[:i]
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c == '?' || c == '#' {
+			return path[:i]
+		}
 	}
 	return path
 }

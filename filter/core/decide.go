@@ -112,6 +112,23 @@ type Decider struct {
 	entries [4]entry
 	results [4]result
 	quota   limit.QuotaAt // the plan's quota at the request's instant: its window worked out once
+
+	// Store keys of the configuration in use, built once each: building one per request was
+	// an allocation, and every allocation feeds the GC, which is slow in Wasm. Bounded by
+	// the configuration (keys × plans, shared limits); dropped when the configuration changes.
+	namesOf    *config.Config
+	keyNames   map[keyName]string
+	limitNames map[string]string
+	// Per stage, the reasons naming it: no resource matched, key not in a plan of it.
+	stageReasons map[*config.Stage]*[2]string
+	// Copies of the limits that fired, handed out in Decisions: unlike the Decider's
+	// buffer, a copy is never overwritten, so it outlives the next request.
+	fired map[string]*config.Limit
+}
+
+type keyName struct {
+	plan *config.Plan
+	key  *config.Key
 }
 
 // entry is one shared-data entry a request touches and the limits it holds.
@@ -124,20 +141,21 @@ type entry struct {
 	window    int64 // the quota window counted into, for a give-back
 }
 
-// result is one limit's answer at now.
+// result is one limit's answer at now: the bucket refilled to now, and with the token taken
+// when ok. What logs and headers need of it (wait, time until full) is worked out from the
+// bucket only for the limits they describe.
 type result struct {
-	ok        bool
-	wait      time.Duration // until a token, when !ok
-	remaining int64         // tokens left (after taking, when ok)
-	untilFull time.Duration // until full again (after taking, when ok)
+	ok     bool
+	bucket limit.Bucket
 }
 
-// quotaResult is the quota's answer at now.
+func (r *result) remaining() int64 { return r.bucket.Tokens }
+
+// quotaResult is the quota's answer at now: the counter advanced to now's window, and with
+// the request counted when ok.
 type quotaResult struct {
-	ok        bool
-	limit     int64
-	remaining int64
-	end       time.Time
+	ok      bool
+	counter limit.Counter
 }
 
 // Decide is the one-shot form of Decider.Decide.
@@ -150,6 +168,7 @@ func Decide(cfg *config.Config, req Request, now time.Time, store state.Store) D
 // when it needs a key, checks and takes a token from every bucket and one from the quota,
 // all or nothing.
 func (dc *Decider) Decide(cfg *config.Config, req Request, now time.Time, store state.Store) Decision {
+	dc.forConfig(cfg)
 	m := cfg.Match(req.RouteName, req.Host, req.Path, req.Method)
 	d := Decision{Route: m.Route, Stage: m.Stage, Method: m.Method}
 	switch {
@@ -159,7 +178,7 @@ func (dc *Decider) Decide(cfg *config.Config, req Request, now time.Time, store 
 		d.Outcome, d.Reason = Pass, "route bypasses the filter"
 		return d
 	case m.Method == nil:
-		return unmatched(d, cfg.UnmatchedResource, "no resource and method of stage "+m.Stage.ID+" matched")
+		return unmatched(d, cfg.UnmatchedResource, dc.stageReason(m.Stage, noResource))
 	}
 	if m.Method.APIKeyRequired {
 		switch {
@@ -177,10 +196,26 @@ func (dc *Decider) Decide(cfg *config.Config, req Request, now time.Time, store 
 			return forbidden(d, "disabled API key")
 		}
 		if d.Plan = d.Key.Plan(m.Stage); d.Plan == nil {
-			return forbidden(d, "key not in a plan of stage "+m.Stage.ID)
+			return forbidden(d, dc.stageReason(m.Stage, notInPlan))
 		}
 	}
 	return dc.limit(cfg, d, m, now, store)
+}
+
+// The reasons that name a stage, by index in Decider.stageReasons.
+const (
+	noResource = iota // "no resource and method of stage <id> matched"
+	notInPlan         // "key not in a plan of stage <id>"
+)
+
+// stageReason is the reason of kind about stage s, built once per configuration.
+func (dc *Decider) stageReason(s *config.Stage, kind int) string {
+	r := dc.stageReasons[s]
+	if r == nil {
+		r = &[2]string{"no resource and method of stage " + s.ID + " matched", "key not in a plan of stage " + s.ID}
+		dc.stageReasons[s] = r
+	}
+	return r[kind]
 }
 
 func unmatched(d Decision, a config.Action, reason string) Decision {
@@ -217,12 +252,12 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 			i++
 		}
 		if i > 0 || quota != nil {
-			ents = dc.push(ents, state.KeyEntry(cfg.Namespace, d.Plan.ID, d.Key.ID), 0, i, quota)
+			ents = dc.push(ents, dc.keyEntry(cfg, d.Plan, d.Key), 0, i, quota)
 			ents[0].plan = d.Plan
 		}
 	}
 	for ; i < len(lims); i++ {
-		ents = dc.push(ents, state.SharedEntry(cfg.Namespace, lims[i].ID), i, 1, nil)
+		ents = dc.push(ents, dc.sharedEntry(cfg, lims[i].ID), i, 1, nil)
 	}
 	if len(ents) == 0 {
 		d.Outcome, d.Reason = Allow, "no limits"
@@ -244,7 +279,7 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		}
 		check(&e.snap.Entry, e, lims, res, &qr, qa, now)
 	}
-	if deny, ok := verdict(d, lims, res, quota, qr, qa, now); !ok {
+	if deny, ok := dc.verdict(d, lims, res, quota, qr, qa, now); !ok {
 		// A key's first request marks its quota's initial period even when it is denied
 		// (an offset at or above the limit): otherwise that period would never end.
 		if e := &ents[0]; quota != nil && !e.snap.Found {
@@ -266,10 +301,16 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 	for k := range ents {
 		e := &ents[k]
 		ok := false
+		// The first attempt writes over the very entry phase 1 checked, so its results
+		// stand; an attempt after a CAS mismatch decides on the entry read again.
+		fresh := true
 		err := dc.txn.Commit(&e.snap, func(en *state.Entry) bool {
-			check(en, e, lims, res, &qr, qa, now)
+			if !fresh {
+				check(en, e, lims, res, &qr, qa, now)
+			}
+			fresh = false
 			if ok = passed(e, res, qr); ok {
-				take(en, e, lims, qa, now)
+				take(en, e, lims, res, qr)
 			}
 			return ok
 		})
@@ -281,12 +322,45 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		if err != nil {
 			return failure(d, err)
 		}
-		deny, _ := verdict(d, lims, res, quota, qr, qa, now)
+		deny, _ := dc.verdict(d, lims, res, quota, qr, qa, now)
 		return deny
 	}
 	d.Outcome, d.Reason = Allow, "within every limit"
 	d.RateLimit = binding(d.Plan, lims, res, qr, qa, now)
 	return d
+}
+
+// keyEntry is state.KeyEntry of the plan and key, built once per configuration.
+func (dc *Decider) keyEntry(cfg *config.Config, plan *config.Plan, key *config.Key) string {
+	name, ok := dc.keyNames[keyName{plan, key}]
+	if !ok {
+		name = state.KeyEntry(cfg.Namespace, plan.ID, key.ID)
+		dc.keyNames[keyName{plan, key}] = name
+	}
+	return name
+}
+
+// sharedEntry is state.SharedEntry of the limit, built once per configuration.
+func (dc *Decider) sharedEntry(cfg *config.Config, limitID string) string {
+	name, ok := dc.limitNames[limitID]
+	if !ok {
+		name = state.SharedEntry(cfg.Namespace, limitID)
+		dc.limitNames[limitID] = name
+	}
+	return name
+}
+
+// forConfig drops what was built for a previous configuration: its keys, plans, stages,
+// limits and namespace may be gone.
+func (dc *Decider) forConfig(cfg *config.Config) {
+	if dc.namesOf == cfg {
+		return
+	}
+	dc.namesOf = cfg
+	dc.keyNames = make(map[keyName]string)
+	dc.limitNames = make(map[string]string)
+	dc.stageReasons = make(map[*config.Stage]*[2]string)
+	dc.fired = make(map[string]*config.Limit)
 }
 
 // push appends an entry, keeping the storage of the decoded buckets of the previous request.
@@ -301,16 +375,10 @@ func (dc *Decider) push(ents []entry, key string, first, n int, quota *limit.Quo
 // en; results of passing limits describe the state after taking.
 func check(en *state.Entry, e *entry, lims []config.Limit, res []result, qr *quotaResult, qa *limit.QuotaAt, now time.Time) {
 	for j := e.first; j < e.first+e.n; j++ {
-		th := lims[j].Throttle
-		b, ok := th.AllowN(en.Bucket(lims[j].ID), now, 1)
-		res[j] = result{ok: ok, remaining: b.Tokens, untilFull: th.UntilFull(b, now)}
-		if !ok {
-			res[j].wait = th.Wait(b, now, 1)
-		}
+		res[j].bucket, res[j].ok = lims[j].Throttle.AllowN(en.Bucket(lims[j].ID), now, 1)
 	}
 	if e.quota != nil {
-		c, ok := qa.AllowN(en.Quota, 1)
-		*qr = quotaResult{ok: ok, limit: e.quota.LimitOf(c), remaining: qa.Remaining(c), end: qa.Reset(c)}
+		qr.counter, qr.ok = qa.AllowN(en.Quota, 1)
 	}
 }
 
@@ -323,19 +391,19 @@ func passed(e *entry, res []result, qr quotaResult) bool {
 	return e.quota == nil || qr.ok
 }
 
-// take takes one token from each bucket of e and counts one request in its quota. From a
-// key's entry it drops buckets its plan no longer has (a reload removed an override), so
-// the entry stays bounded by the current configuration.
-func take(en *state.Entry, e *entry, lims []config.Limit, qa *limit.QuotaAt, now time.Time) {
+// take takes one token from each bucket of e and counts one request in its quota: it
+// stores what check found for en, which passed. From a key's entry it drops buckets its
+// plan no longer has (a reload removed an override), so the entry stays bounded by the
+// current configuration; the plan's own buckets are all kept.
+func take(en *state.Entry, e *entry, lims []config.Limit, res []result, qr quotaResult) {
 	if e.plan != nil {
 		prune(en, e.plan.KeyLimits())
 	}
 	for j := e.first; j < e.first+e.n; j++ {
-		b, _ := lims[j].Throttle.AllowN(en.Bucket(lims[j].ID), now, 1)
-		en.SetBucket(lims[j].ID, b)
+		en.SetBucket(lims[j].ID, res[j].bucket)
 	}
 	if e.quota != nil {
-		en.Quota, _ = qa.AllowN(en.Quota, 1)
+		en.Quota = qr.counter
 		e.window = en.Quota.Window
 	}
 }
@@ -376,12 +444,12 @@ func (dc *Decider) giveBack(ents []entry, lims []config.Limit, qa *limit.QuotaAt
 
 // verdict turns the results into a denial, or reports ok. The quota wins over a throttle:
 // retrying after a throttle's second would not help a key whose quota is spent.
-func verdict(d Decision, lims []config.Limit, res []result, quota *limit.Quota, qr quotaResult, qa *limit.QuotaAt, now time.Time) (Decision, bool) {
+func (dc *Decider) verdict(d Decision, lims []config.Limit, res []result, quota *limit.Quota, qr quotaResult, qa *limit.QuotaAt, now time.Time) (Decision, bool) {
 	if quota != nil && !qr.ok {
 		d.Outcome, d.Reason = QuotaExceeded, "quota exceeded"
-		d.Reset = qr.end
-		d.RetryAfter = limit.Seconds(qr.end.Sub(now))
-		d.RateLimit = quotaRateLimit(qr, qa, now)
+		d.RateLimit = quotaRateLimit(quota, qr, qa, now)
+		d.Reset = qa.Reset(qr.counter)
+		d.RetryAfter = limit.Seconds(d.Reset.Sub(now))
 		return d, false
 	}
 	var wait time.Duration
@@ -391,42 +459,71 @@ func verdict(d Decision, lims []config.Limit, res []result, quota *limit.Quota, 
 		}
 		if d.Limit == nil {
 			d.Limit = &lims[j]
-			d.RateLimit = bucketRateLimit(&lims[j], res[j])
+			d.RateLimit = bucketRateLimit(&lims[j], res[j], now)
 		}
-		wait = max(wait, res[j].wait)
+		wait = max(wait, lims[j].Throttle.Wait(res[j].bucket, now, 1))
 	}
 	if d.Limit == nil {
 		return d, true
 	}
-	// The copy of the limit must outlive the Decider's buffer.
-	l := *d.Limit
-	d.Limit = &l
-	d.Outcome, d.Reason = Throttled, "throttled by "+l.Level.String()+" limit"
+	d.Limit = dc.firedLimit(d.Limit)
+	d.Outcome, d.Reason = Throttled, throttledReason(d.Limit.Level)
 	d.RetryAfter = limit.Seconds(wait)
 	return d, false
 }
 
+// firedLimit is a copy of l that outlives the Decider's buffer, made once per limit and
+// configuration. A limit's ID names its numbers within one configuration.
+func (dc *Decider) firedLimit(l *config.Limit) *config.Limit {
+	c := dc.fired[l.ID]
+	if c == nil || *c != *l {
+		c = new(config.Limit)
+		*c = *l
+		dc.fired[l.ID] = c
+	}
+	return c
+}
+
+var throttledReasons = [...]string{
+	config.LevelPlanMethod:  "throttled by " + config.LevelPlanMethod.String() + " limit",
+	config.LevelPlan:        "throttled by " + config.LevelPlan.String() + " limit",
+	config.LevelStageMethod: "throttled by " + config.LevelStageMethod.String() + " limit",
+	config.LevelAccount:     "throttled by " + config.LevelAccount.String() + " limit",
+}
+
+// throttledReason is "throttled by <level> limit", without building it per request.
+func throttledReason(l config.Level) string {
+	if int(l) < len(throttledReasons) && throttledReasons[l] != "" {
+		return throttledReasons[l]
+	}
+	return "throttled by " + l.String() + " limit"
+}
+
 // binding picks the limit with the fewest requests left after an admitted request.
 func binding(plan *config.Plan, lims []config.Limit, res []result, qr quotaResult, qa *limit.QuotaAt, now time.Time) RateLimit {
-	var rl RateLimit
+	b := -1 // the binding bucket
 	for j := range lims {
-		if !rl.Set || res[j].remaining < rl.Remaining {
-			rl = bucketRateLimit(&lims[j], res[j])
+		if b < 0 || res[j].remaining() < res[b].remaining() {
+			b = j
 		}
 	}
-	if plan != nil && plan.Quota != nil && (!rl.Set || qr.remaining < rl.Remaining) {
-		rl = quotaRateLimit(qr, qa, now)
+	if plan != nil && plan.Quota != nil && (b < 0 || qa.Remaining(qr.counter) < res[b].remaining()) {
+		return quotaRateLimit(plan.Quota, qr, qa, now)
 	}
-	return rl
+	if b < 0 {
+		return RateLimit{}
+	}
+	return bucketRateLimit(&lims[b], res[b], now)
 }
 
-func bucketRateLimit(l *config.Limit, r result) RateLimit {
-	return RateLimit{Set: true, Limit: l.Throttle.Burst, Remaining: r.remaining,
-		Reset: limit.Seconds(r.untilFull), Window: limit.Seconds(l.Throttle.FillTime()), Name: l.ID}
+func bucketRateLimit(l *config.Limit, r result, now time.Time) RateLimit {
+	return RateLimit{Set: true, Limit: l.Throttle.Burst, Remaining: r.remaining(),
+		Reset:  limit.Seconds(l.Throttle.UntilFull(r.bucket, now)),
+		Window: limit.Seconds(l.Throttle.FillTime()), Name: l.ID}
 }
 
-// quotaRateLimit describes the plan's quota; qa is that quota at the request's instant.
-func quotaRateLimit(qr quotaResult, qa *limit.QuotaAt, now time.Time) RateLimit {
-	return RateLimit{Set: true, Limit: qr.limit, Remaining: qr.remaining,
-		Reset: limit.Seconds(qr.end.Sub(now)), Window: qa.Seconds(), Name: "quota"}
+// quotaRateLimit describes the plan's quota q; qa is q at the request's instant.
+func quotaRateLimit(q *limit.Quota, qr quotaResult, qa *limit.QuotaAt, now time.Time) RateLimit {
+	return RateLimit{Set: true, Limit: q.LimitOf(qr.counter), Remaining: qa.Remaining(qr.counter),
+		Reset: limit.Seconds(qa.Reset(qr.counter).Sub(now)), Window: qa.Seconds(), Name: "quota"}
 }
