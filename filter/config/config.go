@@ -275,9 +275,13 @@ type Match struct {
 
 // Match finds the first route that selects the request, and in its stage the resource
 // and method: literal segments win over {param}, which wins over {proxy+}; an exact HTTP
-// method wins over ANY. path may carry a query string; it is ignored. No allocation.
+// method wins over ANY. path may carry a query string; it is ignored. Routes and
+// resources see the normal form of the path and host (see cleanPath and cleanHost), so
+// "//v1/./items", "/admin/%2e%2e/pets" and "Shop.example.com.:443" match as "/v1/items",
+// "/pets" and "shop.example.com" do. No allocation unless the path needs normalising.
 func (c *Config) Match(routeName, host, path, method string) Match {
-	path = stripQuery(path)
+	path = cleanPath(stripQuery(path))
+	host = cleanHost(host)
 	for _, r := range c.Routes {
 		if !r.matches(routeName, host, path) {
 			continue
