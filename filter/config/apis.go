@@ -153,6 +153,9 @@ func (n *node) insert(tmpl string) (*node, string, string) {
 					return nil, "", want + " (a literal segment must not hold spaces, braces, '?' or '#')"
 				}
 			}
+			if seg := "/" + s; cleanPath(seg) != seg {
+				return nil, "", want + ` (requests are matched in normal form, so a "." or ".." segment or an escaped letter, digit or "-._~" never matches)`
+			}
 			shape.WriteString(s)
 		}
 	}
@@ -354,12 +357,18 @@ func (p *parser) routeMatch(r *Route, v gjson.Result, path string) bool {
 	if pp, ok := f.get("pathPrefix"); ok {
 		ppp := field(path, "pathPrefix")
 		if s, ok := p.str(pp, ppp); ok {
+			for len(s) > 1 && strings.HasSuffix(s, "/") {
+				s = s[:len(s)-1]
+			}
 			if !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "?# ") {
 				p.add(ppp, "must start with \"/\" and hold no '?', '#' or spaces, got %s", describe(pp))
 				good = false
-			}
-			for len(s) > 1 && strings.HasSuffix(s, "/") {
-				s = s[:len(s)-1]
+			} else if c := cleanPath(s); c != s {
+				if len(c) > 1 {
+					c = strings.TrimSuffix(c, "/")
+				}
+				p.add(ppp, "must be in normal form, here %q (requests are matched after merging slashes, resolving \".\" and \"..\" and decoding escaped letters, digits and \"-._~\"), got %s", c, describe(pp))
+				good = false
 			}
 			r.PathPrefix = s
 		}
