@@ -39,19 +39,39 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 }
 
 // request reads what the decision needs. Missing pseudo-headers and properties read as "":
-// the decision then treats the request as unmatched or keyless, never as an error.
+// the decision then treats the request as unmatched or keyless, never as an error. The
+// authority and the route name are read only when a route looks at them: each read is a
+// host call and an allocation.
 func (h *httpContext) request() core.Request {
 	method, _ := proxywasm.GetHttpRequestHeader(":method")
 	path, _ := proxywasm.GetHttpRequestHeader(":path")
-	host, _ := proxywasm.GetHttpRequestHeader(":authority")
-	route, _ := proxywasm.GetProperty([]string{"xds", "route_name"})
+	byHost, byRouteName := routeInputs(h.cfg)
+	var host, routeName string
+	if byHost {
+		host, _ = proxywasm.GetHttpRequestHeader(":authority")
+	}
+	if byRouteName {
+		route, _ := proxywasm.GetProperty(routeNamePath)
+		routeName = string(route)
+	}
 	return core.Request{
 		Method:    method,
 		Path:      path,
 		Host:      host,
-		RouteName: string(route),
+		RouteName: routeName,
 		Key:       h.apiKey(path),
 	}
+}
+
+var routeNamePath = []string{"xds", "route_name"}
+
+// routeInputs reports whether some route of cfg matches on the host, and on the route name.
+func routeInputs(cfg *config.Config) (host, routeName bool) {
+	for _, r := range cfg.Routes {
+		host = host || r.Host != ""
+		routeName = routeName || r.RouteName != ""
+	}
+	return host, routeName
 }
 
 // apiKey reads the key from where the configuration says; "" when absent.
@@ -90,7 +110,7 @@ func (h *httpContext) act(d *core.Decision) types.Action {
 			o = outcomeCASExhausted
 		}
 		h.record(o, d)
-		logDecision(proxywasm.LogWarnf, d, "state failure")
+		h.logDecision(proxywasm.LogWarn, d, "state failure")
 		if h.cfg.FailurePolicy == config.FailOpen || h.cfg.ShadowMode {
 			h.admit(d)
 			return types.ActionContinue
@@ -100,12 +120,12 @@ func (h *httpContext) act(d *core.Decision) types.Action {
 	// A rejection.
 	if h.cfg.ShadowMode {
 		h.record(outcomeShadowDenied, d)
-		logDecision(proxywasm.LogInfof, d, "shadow mode, let through")
+		h.logDecision(proxywasm.LogInfo, d, "shadow mode, let through")
 		h.admit(d)
 		return types.ActionContinue
 	}
 	h.record(rejectionOutcome(d.Outcome), d)
-	logDecision(proxywasm.LogInfof, d, "rejected")
+	h.logDecision(proxywasm.LogInfo, d, "rejected")
 	return h.reply(d)
 }
 
@@ -257,7 +277,13 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 
 // logDecision writes one line about a decided request: outcome, reason, route, stage,
 // resource, method, key id, plan and the limit that fired. Never the key value: the Decision
-// does not hold it.
-func logDecision(logf func(string, ...any), d *core.Decision, what string) {
-	logf("usageplans: %s: %s", what, d.LogFields())
+// does not hold it. The line is built in the VM's buffer, without fmt: formatting cost
+// 2-3.5 µs a rejection in Wasm.
+func (h *httpContext) logDecision(log func(string), d *core.Decision, what string) {
+	b := append(h.plugin.logBuf[:0], "usageplans: "...)
+	b = append(b, what...)
+	b = append(b, ": "...)
+	b = d.AppendLogFields(b)
+	h.plugin.logBuf = b
+	log(string(b))
 }

@@ -21,6 +21,7 @@ type pluginContext struct {
 	cfg     *config.Config
 	metrics *metrics
 	decider core.Decider // one per VM: a VM runs one callback at a time
+	logBuf  []byte       // the decision log line being built; reused, like decider
 }
 
 func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {

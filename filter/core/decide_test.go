@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -420,5 +421,16 @@ func TestStaleBucketsDropped(t *testing.T) {
 	want := []state.Slot{{Name: "plan:basic", Bucket: limit.Bucket{Tokens: 0, Last: t0.UnixNano()}}}
 	if !reflect.DeepEqual(e.Buckets, want) {
 		t.Fatalf("buckets %+v, want %+v", e.Buckets, want)
+	}
+}
+
+// TestAppendQuote: the shortcut quotes exactly as strconv.Quote does, around every byte
+// where the two could part: the ends of printable ASCII, quotes, backslashes, control and
+// non-ASCII bytes, and invalid UTF-8.
+func TestAppendQuote(t *testing.T) {
+	for _, s := range []string{"", "missing API key", ` !#~`, `a"b`, `a\b`, "tab\there", "\x1f", "\x7f", "é", "\xff", "state: get \"k\": boom"} {
+		if got, want := string(appendQuote([]byte("x="), s)), "x="+strconv.Quote(s); got != want {
+			t.Errorf("appendQuote(%q) = %s, want %s", s, got, want)
+		}
 	}
 }
