@@ -58,6 +58,15 @@ func (p *parser) api(v gjson.Result, path string) {
 	}
 }
 
+// maxResourceLen bounds a resource path, and with it a method id (path + "/OPTIONS") and
+// every Limit.ID built from them: at most 392 + 520 = 912 bytes, under state.MaxName
+// (1024), beyond which a state entry cannot be decoded (TestLimitIDsFitState).
+const (
+	maxResourceLen = 512
+	maxMethodIDLen = maxResourceLen + len("/OPTIONS")
+	maxLimitIDLen  = len("plan:") + maxIDLen + len(":") + maxIDLen + len("/") + maxIDLen + len(":") + maxMethodIDLen
+)
+
 func (p *parser) resource(a *API, v gjson.Result, path string, shapes map[string]string) {
 	f, ok := p.object(v, path, resourceFields, resourceIgnored)
 	if !ok {
@@ -70,6 +79,10 @@ func (p *parser) resource(a *API, v gjson.Result, path string, shapes map[string
 	}
 	tmpl, ok := p.str(pv, field(path, "path"))
 	if !ok {
+		return
+	}
+	if len(tmpl) > maxResourceLen {
+		p.add(field(path, "path"), "must be at most %d bytes (throttle names built from it must fit a state entry), got %d", maxResourceLen, len(tmpl))
 		return
 	}
 	n, shape, msg := a.root.insert(tmpl)
