@@ -59,10 +59,12 @@ func vmFrom(ctx context.Context) *VM { return ctx.Value(vmKey{}).(*VM) }
 func instantiateEnv(ctx context.Context, wz wazero.Runtime) (api.Module, error) {
 	b := wz.NewHostModuleBuilder("env")
 	for _, f := range envFuncs {
-		fn := f.fn
+		fn, full := f.fn, "env."+f.name
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
-				fn(vmFrom(ctx), stack)
+				v := vmFrom(ctx)
+				v.checkRestricted(full)
+				fn(v, stack)
 			}), f.params, f.results).
 			WithName(f.name).
 			Export(f.name)
@@ -114,12 +116,17 @@ func (v *VM) copyOut(data []byte, ptrPtr, sizePtr uint32) Status {
 	return StatusOK
 }
 
-// alloc calls the guest's proxy_on_memory_allocate. A trap inside it is recorded and ends the
-// outer call (the panic is recovered by wazero as that call's error).
+// alloc calls the guest's proxy_on_memory_allocate, restricted to the host calls cpp-host
+// allows there (see restrictAlloc). A trap inside it is recorded and ends the outer call (the
+// panic is recovered by wazero as that call's error).
 func (v *VM) alloc(size uint32) (uint32, bool) {
 	stack := v.allocStack[:]
 	stack[0] = uint64(size)
-	if err := v.fns.alloc.CallWithStack(v.ctx, stack); err != nil {
+	saved := v.restricted
+	v.restricted = restrictAlloc
+	err := v.fns.alloc.CallWithStack(v.ctx, stack)
+	v.restricted = saved
+	if err != nil {
 		panic(err)
 	}
 	addr := uint32(stack[0])

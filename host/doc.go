@@ -10,7 +10,7 @@
 // module; [Runtime.NewPlugin] starts a [Plugin]: N [VM]s (Envoy's workers) of one (vm_id,
 // root_id, module, configuration), each started as Envoy starts a VM:
 //
-//	_initialize
+//	_initialize (then main(0, 0) if exported; _start instead when there is no _initialize)
 //	proxy_on_context_create(rootID, 0)
 //	proxy_on_vm_start(rootID, len(vm configuration))     false: the VM fails to start
 //	proxy_on_configure(rootID, len(plugin configuration)) false: the configuration is rejected
@@ -36,8 +36,10 @@
 // during proxy_on_vm_start and proxy_on_configure, final headers read-only in proxy_on_log.
 // A local response ends the stream after the callback, passes through the filter's own
 // response callbacks, and never reaches the upstream. Shared data keeps Envoy's CAS rules,
-// including that a set on a missing key ignores cas. Each host function's file says where it
-// follows Envoy rather than the specification.
+// including that a set on a missing key ignores cas. As in cpp-host, the module's start
+// functions and proxy_on_memory_allocate may call only a few host functions (restrict.go);
+// any other call traps the VM with "restricted_callback". Each host function's file says
+// where it follows Envoy rather than the specification.
 //
 // # Concurrency
 //

@@ -15,7 +15,7 @@ import (
 )
 
 // guests are the plugins under testdata/, built once per test binary by the lead's wasmbuild.
-var guests = []string{"noop", "abi", "badinit"}
+var guests = []string{"noop", "abi", "badinit", "initmetric"}
 
 var (
 	guestDir  string

@@ -27,8 +27,9 @@ var wasmMagic = []byte{0x00, 'a', 's', 'm'}
 
 // Compile validates and compiles a proxy-wasm module. It fails, naming the cause, when the
 // bytes are not Wasm, when the module is not proxy-wasm (no proxy_abi_version_0_2_* export,
-// no proxy_on_memory_allocate, no _initialize), or when it imports a function this host does
-// not offer under its WASI profile (the error names it, e.g. "env.foo").
+// no proxy_on_memory_allocate, no memory), or when it imports a function this host does
+// not offer under its WASI profile (the error names it, e.g. "env.foo"). A module without
+// _initialize is accepted, as by cpp-host: its VMs call _start instead (VM.startModule).
 func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmMagic) {
 		n := min(len(wasm), 4)

@@ -49,6 +49,7 @@ type VM struct {
 	vmConfig     []byte
 	pluginConfig []byte
 	configuring  bool // proxy_on_vm_start or proxy_on_configure is running
+	restricted   restriction
 	tickPeriod   time.Duration
 	lastTick     time.Time    // on the Runtime's clock
 	output       bytes.Buffer // guest output of the current top-level call, for errors
@@ -67,7 +68,7 @@ type VM struct {
 }
 
 type guestFuncs struct {
-	initialize, alloc, contextCreate, vmStart, configure, tick, done, log, delete,
+	initialize, main, start, alloc, contextCreate, vmStart, configure, tick, done, log, delete,
 	requestHeaders, requestBody, requestTrailers, responseHeaders, responseBody,
 	responseTrailers, httpCallResponse api.Function
 }
@@ -126,7 +127,7 @@ func (r *Runtime) startVM(ctx context.Context, s vmSpec) (*VM, error) {
 	v.mem = mod.Memory()
 	f := func(name string) api.Function { return mod.ExportedFunction(name) }
 	v.fns = guestFuncs{
-		initialize: f("_initialize"), alloc: f("proxy_on_memory_allocate"),
+		initialize: f("_initialize"), main: f("main"), start: f("_start"), alloc: f("proxy_on_memory_allocate"),
 		contextCreate: f("proxy_on_context_create"), vmStart: f("proxy_on_vm_start"),
 		configure: f("proxy_on_configure"), tick: f("proxy_on_tick"), done: f("proxy_on_done"),
 		log: f("proxy_on_log"), delete: f("proxy_on_delete"),
@@ -146,10 +147,8 @@ func (r *Runtime) startVM(ctx context.Context, s vmSpec) (*VM, error) {
 func (v *VM) boot(vmConfig, pluginConfig []byte) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.fns.initialize != nil {
-		if _, err := v.call(v.fns.initialize, "_initialize", 0); err != nil {
-			return err
-		}
+	if err := v.startModule(); err != nil {
+		return err
 	}
 	if _, err := v.call(v.fns.contextCreate, "proxy_on_context_create", rootContextID, rootContextID, 0); err != nil {
 		return err
@@ -166,6 +165,24 @@ func (v *VM) boot(vmConfig, pluginConfig []byte) error {
 		return fmt.Errorf("host: %s: proxy_on_vm_start returned false: the VM failed to start%s", v.label, v.outputSuffix())
 	}
 	return v.configureLocked(pluginConfig)
+}
+
+// startModule runs the module's start functions as cpp-host's WasmBase::startVm does, with
+// host calls restricted (see restrictStart): a WASI reactor's _initialize, then its
+// main(0, 0) if it exports one; a module without _initialize has its _start (a WASI command)
+// called instead. A module with neither starts without a call.
+func (v *VM) startModule() error {
+	v.restricted = restrictStart
+	defer func() { v.restricted = unrestricted }()
+	if v.fns.initialize != nil {
+		if _, err := v.call(v.fns.initialize, "_initialize", 0); err != nil {
+			return err
+		}
+		_, err := v.call(v.fns.main, "main", 0, 0, 0)
+		return err
+	}
+	_, err := v.call(v.fns.start, "_start", 0)
+	return err
 }
 
 // Configure calls proxy_on_configure with a new plugin configuration on the running VM, as

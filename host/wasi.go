@@ -101,10 +101,11 @@ func instantiateWASI(ctx context.Context, wz wazero.Runtime, profile WASIProfile
 		return b.Instantiate(ctx)
 	}
 	for _, f := range envoyWASI {
-		fn, name := f.fn, f.name
+		fn, name, full := f.fn, f.name, wasiModuleName+"."+f.name
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
 				v := vmFrom(ctx)
+				v.checkRestricted(full)
 				v.countWASI(name)
 				fn(v, stack)
 			}), f.params, f.results).
@@ -121,8 +122,10 @@ func (wasiCounter) NewFunctionListener(def api.FunctionDefinition) experimental.
 	if !wasiFunctionOffered(name) {
 		return nil
 	}
+	full := wasiModuleName + "." + name
 	return experimental.FunctionListenerFunc(func(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
 		if v, ok := ctx.Value(vmKey{}).(*VM); ok {
+			v.checkRestricted(full)
 			v.countWASI(name)
 		}
 	})
