@@ -176,6 +176,11 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
+	if d.off < len(d.b) && d.b[d.off] < 0x80 { // one byte, the usual count or name length
+		v := uint64(d.b[d.off])
+		d.off++
+		return v
+	}
 	v, n := binary.Uvarint(d.b[d.off:])
 	if n == 0 {
 		d.fail(d.off, fmt.Errorf("%w: varint cut short", ErrTruncated))

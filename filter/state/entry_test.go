@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -139,4 +140,28 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode then encode changed the bytes:\n in %x\nout %x", in, out)
 		}
 	})
+}
+
+// TestDecodeMultiByteVarints: counts and name lengths of two varint bytes (130 buckets, a
+// 200-byte name) decode as well as the usual one-byte ones, which take a shortcut.
+func TestDecodeMultiByteVarints(t *testing.T) {
+	var e Entry
+	for i := range 130 {
+		name := fmt.Sprintf("stage:api/prod:/r%d/GET", i)
+		if i == 7 {
+			name = strings.Repeat("n", 200)
+		}
+		e.Buckets = append(e.Buckets, Slot{Name: name, Bucket: limit.Bucket{Tokens: int64(i), Last: int64(i) + 1}})
+	}
+	in := AppendEncode(nil, &e)
+	var got Entry
+	if err := Decode(in, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, e) {
+		t.Fatalf("round trip of 130 buckets changed the entry")
+	}
+	if out := AppendEncode(nil, &got); !bytes.Equal(out, in) {
+		t.Fatalf("re-encoding changed the bytes")
+	}
 }

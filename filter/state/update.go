@@ -40,6 +40,7 @@ func (t *Txn) Read(key string, s *Snapshot) error {
 	s.Key = key
 	value, cas, err := t.Store.Get(key)
 	switch {
+	case err == nil:
 	case errors.Is(err, ErrNotFound):
 		s.Entry.Buckets = s.Entry.Buckets[:0]
 		s.Entry.Quota = Entry{}.Quota
