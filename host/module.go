@@ -94,16 +94,78 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if _, ok := cm.ExportedMemories()["memory"]; !ok {
 		return fail("not a proxy-wasm module: no exported memory named \"memory\"")
 	}
-	if def, ok := exported["_initialize"]; ok && (len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0) {
-		return fail("_initialize has signature %v -> %v, want () -> ()", def.ParamTypes(), def.ResultTypes())
+	var bad []string
+	for _, name := range m.exports {
+		want, known := guestExports[name]
+		if !known {
+			continue
+		}
+		def := exported[name]
+		if !sameTypes(def.ParamTypes(), want.params) || !sameTypes(def.ResultTypes(), want.results) {
+			bad = append(bad, fmt.Sprintf("bad function signature for %s: want %s, got %s", name,
+				compactSignature(want.params, want.results), compactSignature(def.ParamTypes(), def.ResultTypes())))
+		}
 	}
-	if def := exported["proxy_on_memory_allocate"]; !sameTypes(def.ParamTypes(), []api.ValueType{api.ValueTypeI32}) || !sameTypes(def.ResultTypes(), []api.ValueType{api.ValueTypeI32}) {
-		return fail("proxy_on_memory_allocate has signature %v -> %v, want (i32) -> i32", def.ParamTypes(), def.ResultTypes())
+	if len(bad) > 0 {
+		return fail("%s", strings.Join(bad, "; "))
 	}
 	return m, nil
 }
 
 func sameTypes(a, b []api.ValueType) bool { return bytes.Equal(a, b) }
+
+// guestExports are the signatures of every function cpp-host looks up in a module
+// (WasmBase::getFunctions: the start functions, the allocator and FOR_ALL_MODULE_FUNCTIONS of
+// ABI 0.2.x, all with 32-bit words). cpp-host fails the load with "Bad function signature
+// for: <name>" when an export of one of these names has another type, even a callback it
+// would never call; so does Compile, for every such export at once.
+var guestExports = func() map[string]struct{ params, results []api.ValueType } {
+	type sig = struct{ params, results []api.ValueType }
+	none := []api.ValueType(nil)
+	one := i32s(1)
+	m := map[string]sig{
+		"_initialize":                  {none, none},
+		"_start":                       {none, none},
+		"main":                         {i32s(2), one},
+		"malloc":                       {one, one},
+		"proxy_on_memory_allocate":     {one, one},
+		"proxy_validate_configuration": {i32s(2), one}, // ABI 0.1.0's; still looked up
+	}
+	for name, s := range map[string]sig{
+		"context_create": {i32s(2), none}, "vm_start": {i32s(2), one}, "configure": {i32s(2), one},
+		"tick": {one, none}, "done": {one, one},
+		"log": {one, none}, "delete": {one, none}, "queue_ready": {i32s(2), none},
+		"foreign_function": {i32s(3), none},
+		"request_headers":  {i32s(3), one}, "request_body": {i32s(3), one},
+		"request_trailers": {i32s(2), one}, "request_metadata": {i32s(2), one},
+		"response_headers": {i32s(3), one}, "response_body": {i32s(3), one},
+		"response_trailers": {i32s(2), one}, "response_metadata": {i32s(2), one},
+		"http_call_response": {i32s(5), none},
+		"new_connection":     {one, one}, "downstream_data": {i32s(3), one}, "upstream_data": {i32s(3), one},
+		"downstream_connection_close": {i32s(2), none}, "upstream_connection_close": {i32s(2), none},
+		"grpc_receive_initial_metadata": {i32s(3), none}, "grpc_receive_trailing_metadata": {i32s(3), none},
+		"grpc_receive": {i32s(3), none}, "grpc_close": {i32s(3), none},
+	} {
+		m["proxy_on_"+name] = s
+	}
+	return m
+}()
+
+// compactSignature writes a function type as "(i32,i32,i32)->i32", "(i32)->()".
+func compactSignature(params, results []api.ValueType) string {
+	names := func(ts []api.ValueType) string {
+		out := make([]string, len(ts))
+		for i, t := range ts {
+			out[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(out, ",")
+	}
+	r := names(results)
+	if len(results) != 1 {
+		r = "(" + r + ")"
+	}
+	return "(" + names(params) + ")->" + r
+}
 
 // signature writes a function type as "(i32, i64) -> i32".
 func signature(params, results []api.ValueType) string {

@@ -120,3 +120,50 @@ func TestInitializeTrap(t *testing.T) {
 		})
 	}
 }
+
+// Every callback cpp-host looks up must have its ABI 0.2.1 type: Envoy refuses the module
+// ("Bad function signature for: ...") even for a callback it would never call, where this
+// host used to accept it and pass leftover stack values as the missing arguments.
+func TestCompileRejectsBadCallbackSignatures(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	one := i32s(1)
+	tests := []struct {
+		name string
+		fn   wasmFunc
+		want string
+	}{
+		{"request headers with two params", wasmFunc{export: "proxy_on_request_headers", params: i32s(2), results: one, body: i32Const(0)},
+			"bad function signature for proxy_on_request_headers: want (i32,i32,i32)->i32, got (i32,i32)->i32"},
+		{"done without result", wasmFunc{export: "proxy_on_done", params: one},
+			"bad function signature for proxy_on_done: want (i32)->i32, got (i32)->()"},
+		{"context create with five params", wasmFunc{export: "proxy_on_context_create", params: i32s(5)},
+			"bad function signature for proxy_on_context_create: want (i32,i32)->(), got (i32,i32,i32,i32,i32)->()"},
+		{"unused callback still checked", wasmFunc{export: "proxy_on_grpc_close", params: i32s(2)},
+			"bad function signature for proxy_on_grpc_close: want (i32,i32,i32)->(), got (i32,i32)->()"},
+		{"_initialize with a result", wasmFunc{export: "_initialize", results: one, body: i32Const(0)},
+			"bad function signature for _initialize: want ()->(), got ()->i32"},
+		{"i64 context id", wasmFunc{export: "proxy_on_log", params: []api.ValueType{i64}},
+			"bad function signature for proxy_on_log: want (i32)->(), got (i64)->()"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := wasmSpec{memory: true, funcs: append(proxyBasics(), tt.fn)}
+			m, err := rt.Compile(context.Background(), spec.encode())
+			if err == nil {
+				t.Fatalf("Compile succeeded (exports %v), want %q", m.Exports(), tt.want)
+			}
+			if got := err.Error(); got != "host: compile: "+tt.want {
+				t.Fatalf("error %q\nwant    %q", got, "host: compile: "+tt.want)
+			}
+		})
+	}
+	t.Run("allocator", func(t *testing.T) {
+		spec := wasmSpec{memory: true, funcs: []wasmFunc{{export: "proxy_abi_version_0_2_1"},
+			{export: "proxy_on_memory_allocate", params: []api.ValueType{i64}, results: one, body: i32Const(8)}}}
+		_, err := rt.Compile(context.Background(), spec.encode())
+		want := "host: compile: bad function signature for proxy_on_memory_allocate: want (i32)->i32, got (i64)->i32"
+		if err == nil || err.Error() != want {
+			t.Fatalf("error %v, want %q", err, want)
+		}
+	})
+}
