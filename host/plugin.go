@@ -188,6 +188,13 @@ func (p *Plugin) Swap(ctx context.Context, m *Module, configuration []byte) erro
 		return fmt.Errorf("host: plugin %s: swap to version %d failed, version %d stays: %w", p.cfg.Name, cur.version+1, cur.version, err)
 	}
 	p.mu.Lock()
+	if p.closed {
+		// Close ran while the new VMs were starting: it closed the running version only, so
+		// the new one must not be installed (or it would run on, unreachable).
+		p.mu.Unlock()
+		p.closeGen(ctx, next)
+		return fmt.Errorf("host: plugin %s: swap to version %d: %w", p.cfg.Name, cur.version+1, errClosed)
+	}
 	old := p.gen
 	p.gen = next
 	p.mu.Unlock()

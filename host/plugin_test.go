@@ -192,3 +192,36 @@ func benchmarkRequest(b *testing.B, guest, ops string) {
 		}
 	}
 }
+
+// Close while Swap starts the new version (review finding: Swap checked closed only before
+// building, so the new VMs were installed on a closed plugin and ran on). The log sink closes
+// the plugin from inside the new VM's proxy_on_configure, deterministically in that window.
+func TestCloseDuringSwapClosesTheNewVersion(t *testing.T) {
+	var p *Plugin
+	var closeErr error
+	rt := newRuntime(t, Options{LogSink: func(e LogEntry) {
+		if e.Message == `configured: "v2"` {
+			closeErr = p.Close(context.Background())
+		}
+	}})
+	p = newPlugin(t, rt, "abi", PluginConfig{Name: "race", VMID: "race", Workers: 2, Configuration: []byte("v1")})
+	err := p.Swap(context.Background(), nil, []byte("v2"))
+	if closeErr != nil {
+		t.Fatalf("Close: %v", closeErr)
+	}
+	if err == nil || err.Error() != "host: plugin race: swap to version 2: host: closed" {
+		t.Fatalf("Swap error = %v, want %q", err, "host: plugin race: swap to version 2: host: closed")
+	}
+	if v := p.Version(); v != 1 {
+		t.Errorf("Version = %d, want 1 (the closed version stays the last one)", v)
+	}
+	rt.shared.mu.Lock()
+	refs := rt.shared.refs["race"]
+	rt.shared.mu.Unlock()
+	if refs != 0 {
+		t.Errorf("%d VMs of vm_id race still run, want 0", refs)
+	}
+	if _, err := p.NewStream(0); err == nil || !strings.Contains(err.Error(), "host: closed") {
+		t.Errorf("NewStream after Close: %v, want the closed error", err)
+	}
+}
