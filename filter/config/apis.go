@@ -256,7 +256,10 @@ func (p *parser) stage(a *API, v gjson.Result, path string) {
 	p.stages[s.ID] = s
 	a.Stages = append(a.Stages, s)
 
+	// perMethod[i]: the method's own throttle; off[i]: its setting turned throttling off
+	// (-1), so the "*/*" default does not apply to it either.
 	perMethod := make([]*limit.Throttle, len(a.Methods))
+	off := make([]bool, len(a.Methods))
 	if ms, ok := f.get("methodSettings"); ok {
 		members, _ := p.members(ms, field(path, "methodSettings"))
 		for _, m := range members {
@@ -269,9 +272,10 @@ func (p *parser) stage(a *API, v gjson.Result, path string) {
 			if !hasRate && !hasBurst {
 				continue // settings without throttling (logging, metrics): nothing for us
 			}
-			t, ok := p.rateBurst(&sf, m.path, "throttlingRateLimit", "throttlingBurstLimit")
+			// AWS writes -1 in both members when throttling is not set at this level.
+			t, isOff, ok := p.rateBurst(&sf, m.path, "throttlingRateLimit", "throttlingBurstLimit", throttleAllowOff)
 			if m.name == "*/*" {
-				if ok {
+				if ok && !isOff {
 					s.Throttle = &t
 				}
 				continue
@@ -281,14 +285,17 @@ func (p *parser) stage(a *API, v gjson.Result, path string) {
 				p.add(m.path, "API %q has no method %q (keys are \"*/*\" or a resource path and method such as \"/pets/GET\")", a.ID, normalizeSettingKey(m.name))
 				continue
 			}
-			if ok {
+			switch {
+			case isOff:
+				off[meth.index] = true
+			case ok:
 				perMethod[meth.index] = &t
 			}
 		}
 	}
 	for i, m := range a.Methods {
 		t := perMethod[i]
-		if t == nil {
+		if t == nil && !off[i] {
 			t = s.Throttle
 		}
 		if t != nil {

@@ -296,15 +296,21 @@ func (p *parser) integer(v gjson.Result, path string, lo, hi int64) (int64, bool
 	return n, true
 }
 
-// rate reads a positive finite number.
-func (p *parser) rate(v gjson.Result, path string) (float64, bool) {
+// rate reads a token bucket's rate in tokens per second: 0 (the bucket never refills) or a
+// finite number from minRate; offAllowed says that -1 (throttling off) is also valid, for
+// the message.
+func (p *parser) rate(v gjson.Result, path string, offAllowed bool) (float64, bool) {
+	want := "0 or a number from 0.000001 (tokens per second; the bucket counts millionths of a token)"
+	if offAllowed {
+		want = "-1 (throttling off), " + want
+	}
 	if v.Type != gjson.Number {
-		p.add(path, "must be a number > 0, got %s", describe(v))
+		p.add(path, "must be %s, got %s", want, describe(v))
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(v.Raw, 64)
-	if err != nil || !(f > 0) || math.IsInf(f, 0) {
-		p.add(path, "must be a number > 0, got %s", v.Raw)
+	if err != nil || !(f == 0 || f >= minRate) || math.IsInf(f, 0) {
+		p.add(path, "must be %s, got %s", want, v.Raw)
 		return 0, false
 	}
 	return f, true

@@ -26,7 +26,7 @@ func (p *parser) options(f *fields) {
 		if v.Type == gjson.False {
 			c.Account = nil
 		} else if v.IsObject() {
-			if t, ok := p.throttle(v, "accountThrottle"); ok {
+			if t, ok := p.throttle(v, "accountThrottle", throttleRequired); ok {
 				c.Account.Throttle = t
 			}
 		} else {
@@ -254,28 +254,79 @@ func (p *parser) responses(v gjson.Result, path string) {
 	}
 }
 
-func (p *parser) throttle(v gjson.Result, path string) (limit.Throttle, bool) {
+// throttle reads a {"rateLimit", "burstLimit"} object. In a usage plan (mode
+// throttleMissingZero) it is AWS's ThrottleSettings, whose members are both optional; AWS
+// stores an omitted one as 0, and so does this: a missing burstLimit admits nothing, a
+// missing rateLimit never refills.
+func (p *parser) throttle(v gjson.Result, path string, mode int) (limit.Throttle, bool) {
 	f, ok := p.object(v, path, throttleFields, nil)
 	if !ok {
 		return limit.Throttle{}, false
 	}
-	return p.rateBurst(&f, path, "rateLimit", "burstLimit")
+	t, _, ok := p.rateBurst(&f, path, "rateLimit", "burstLimit", mode)
+	return t, ok
 }
 
-func (p *parser) rateBurst(f *fields, path, rateName, burstName string) (limit.Throttle, bool) {
-	var t limit.Throttle
+// How rateBurst treats its members.
+const (
+	throttleRequired    = iota // both members required (accountThrottle)
+	throttleMissingZero        // a missing member is 0 (usage plan ThrottleSettings)
+	throttleAllowOff           // both required; -1 in both means throttling off (stage method settings)
+)
+
+// minRate is the smallest positive rate: the token bucket counts millionths of a token per
+// second, so a smaller rate would round to 0 and the bucket would never refill.
+const minRate = 0.000001
+
+// rateBurst reads a token bucket's rate and burst from the members rateName and burstName.
+// off reports "throttling off" (-1 in both members, throttleAllowOff only).
+func (p *parser) rateBurst(f *fields, path, rateName, burstName string, mode int) (t limit.Throttle, off, ok bool) {
+	rp, bp := field(path, rateName), field(path, burstName)
+	rv, hasRate := f.get(rateName)
+	bv, hasBurst := f.get(burstName)
+	if mode == throttleMissingZero && !hasRate && !hasBurst {
+		p.add(path, "needs %s or %s (a missing one is 0, as AWS stores it; leave the throttle out for none)", rateName, burstName)
+		return limit.Throttle{}, false, false
+	}
 	good := true
-	if r, ok := f.get(rateName); !ok {
-		p.add(field(path, rateName), "required")
+	rateOff := mode == throttleAllowOff && hasRate && rv.Type == gjson.Number && isMinusOne(rv.Raw)
+	burstOff := mode == throttleAllowOff && hasBurst && bv.Type == gjson.Number && isMinusOne(bv.Raw)
+	switch {
+	case rateOff:
+	case !hasRate && mode == throttleMissingZero:
+	case !hasRate:
+		p.add(rp, "required")
 		good = false
-	} else if t.Rate, ok = p.rate(r, field(path, rateName)); !ok {
-		good = false
+	default:
+		t.Rate, ok = p.rate(rv, rp, mode == throttleAllowOff)
+		good = good && ok
 	}
-	if b, ok := f.get(burstName); !ok {
-		p.add(field(path, burstName), "required")
+	switch {
+	case burstOff:
+	case !hasBurst && mode == throttleMissingZero:
+	case !hasBurst:
+		p.add(bp, "required")
 		good = false
-	} else if t.Burst, ok = p.integer(b, field(path, burstName), 0, math.MaxInt64); !ok {
+	case mode == throttleAllowOff && bv.Type == gjson.Number && strings.HasPrefix(bv.Raw, "-"):
+		p.add(bp, "must be -1 (throttling off) or an integer >= 0, got %s", bv.Raw)
 		good = false
+	default:
+		t.Burst, ok = p.integer(bv, bp, 0, math.MaxInt64)
+		good = good && ok
 	}
-	return t, good
+	if rateOff || burstOff {
+		if rateOff && burstOff {
+			return limit.Throttle{}, true, true
+		}
+		if good {
+			p.add(path, "%s and %s must both be -1 (throttling off) or both be limits, got %s and %s", rateName, burstName, rv.Raw, bv.Raw)
+		}
+		return limit.Throttle{}, false, false
+	}
+	return t, false, good
+}
+
+func isMinusOne(raw string) bool {
+	f, err := strconv.ParseFloat(raw, 64)
+	return err == nil && f == -1
 }

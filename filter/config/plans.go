@@ -37,7 +37,7 @@ func (p *parser) plan(v gjson.Result, path string) {
 		p.str(d, field(path, "description"))
 	}
 	if t, ok := f.get("throttle"); ok {
-		if th, ok := p.throttle(t, field(path, "throttle")); ok {
+		if th, ok := p.throttle(t, field(path, "throttle"), throttleMissingZero); ok {
 			pl.Throttle = &th
 			pl.limit = &Limit{Level: LevelPlan, ID: "plan:" + pl.ID, PerKey: true, Throttle: th}
 			pl.keyLimits = append(pl.keyLimits, pl.limit)
@@ -150,7 +150,7 @@ func (p *parser) apiStage(pl *Plan, v gjson.Result, path string) {
 			p.add(m.path, "API %q has no method %q (keys are a resource path and method such as \"/pets/GET\")", s.API.ID, m.name)
 			continue
 		}
-		if th, ok := p.throttle(m.val, m.path); ok {
+		if th, ok := p.throttle(m.val, m.path, throttleMissingZero); ok {
 			l := &Limit{Level: LevelPlanMethod, ID: "plan:" + pl.ID + ":" + s.ID + ":" + meth.ID, PerKey: true, Throttle: th}
 			ov[meth.index] = l
 			pl.keyLimits = append(pl.keyLimits, l)
