@@ -128,15 +128,10 @@ func (v *VM) runHTTPCall(req *http.Request, token uint32, cancel context.CancelF
 		return
 	}
 	v.callResp = resp
-	_, err := v.call(v.fns.httpCallResponse, "proxy_on_http_call_response", rootContextID,
+	// A trap here fails the VM, and VM.call gives every open stream its 503 (FAIL_CLOSED).
+	v.call(v.fns.httpCallResponse, "proxy_on_http_call_response", rootContextID,
 		rootContextID, uint64(token), uint64(len(resp.headers)), uint64(len(resp.body)), uint64(len(resp.trailers)))
 	v.callResp = nil
-	if err != nil {
-		// FAIL_CLOSED: every stream of the failed VM gets its 503 and wakes its waiter.
-		for _, s := range v.streams {
-			s.failClosed()
-		}
-	}
 }
 
 // WaitHTTPCalls blocks until every proxy_http_call the VM made so far has been answered (or

@@ -167,3 +167,54 @@ func TestHTTPCallsBesideTraffic(t *testing.T) {
 		t.Errorf("n = %s, want 50", v)
 	}
 }
+
+// A stream paused on an HTTP call must not wait forever when its VM stops: review finding 6,
+// where stream B's trap failed the VM but stream A, paused on a callout, never woke (the
+// callout's answer was dropped on the failed VM without signalling). The same holds when the
+// plugin is closed. The context's deadline only guards the test against that hang.
+func TestPausedStreamWakesWhenTheVMStops(t *testing.T) {
+	for _, stop := range []string{"trap", "close"} {
+		t.Run(stop, func(t *testing.T) {
+			arrived, release := make(chan struct{}, 1), make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				arrived <- struct{}{}
+				<-release
+			}))
+			defer srv.Close()
+			defer close(release)
+			rt := newRuntime(t, Options{WASI: WASICurrent, Clusters: map[string]string{"auth": srv.URL}})
+			p := newPlugin(t, rt, "abi", PluginConfig{})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			type result struct {
+				resp *Response
+				err  error
+			}
+			done := make(chan result, 1)
+			var up recorder
+			go func() {
+				resp, err := p.Do(ctx, get("httpcall", "x-cluster", "auth"), up.upstream)
+				done <- result{resp, err}
+			}()
+			<-arrived // stream A is paused on its callout
+			if stop == "trap" {
+				resp, err := p.Do(context.Background(), get("panic"), up.upstream)
+				if err == nil || resp == nil || resp.Status != 503 {
+					t.Fatalf("stream B: %+v, %v; want the trap's 503", resp, err)
+				}
+			} else if err := p.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			r := <-done
+			if r.err != nil {
+				t.Fatalf("stream A: %v, want its 503 without error", r.err)
+			}
+			if r.resp == nil || r.resp.Status != 503 || r.resp.Local == nil || r.resp.Local.Details != "wasm_fail_stream" {
+				t.Fatalf("stream A: %+v, want the FAIL_CLOSED 503", r.resp)
+			}
+			if n := up.count(); n != 0 {
+				t.Errorf("the upstream was called %d times, want 0", n)
+			}
+		})
+	}
+}

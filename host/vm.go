@@ -250,6 +250,7 @@ func (v *VM) call(fn api.Function, name string, ctxID uint32, args ...uint64) (u
 	if err != nil {
 		v.failed = fmt.Errorf("host: %s: %s trapped, VM failed: %w%s", v.label, name, err, v.outputSuffix())
 		v.afterCall = nil
+		v.failStreamsLocked()
 		return 0, v.failed
 	}
 	res := stack[0]
@@ -261,6 +262,14 @@ func (v *VM) call(fn api.Function, name string, ctxID uint32, args ...uint64) (u
 		}
 	}
 	return res, nil
+}
+
+// failStreamsLocked gives every open stream the FAIL_CLOSED 503 and wakes its waiter: once
+// the VM failed or closed no callback can continue a paused stream, so none may wait on.
+func (v *VM) failStreamsLocked() {
+	for _, s := range v.streams {
+		s.failClosed()
+	}
 }
 
 func (v *VM) usableLocked() error {
@@ -308,7 +317,8 @@ func (v *VM) Closed() bool {
 // Close ends the VM as Envoy shuts a VM down: a healthy VM's root context gets
 // proxy_on_done and proxy_on_delete (the SDK's OnPluginDone; this host does not wait when it
 // returns false), pending HTTP calls are cancelled, open streams are dropped without
-// callbacks, and when it is the vm_id's last VM its shared data is erased.
+// callbacks (each gets the FAIL_CLOSED 503, so a paused one stops waiting), and when it is
+// the vm_id's last VM its shared data is erased.
 func (v *VM) Close(ctx context.Context) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -324,6 +334,7 @@ func (v *VM) closeLocked(ctx context.Context) error {
 		v.call(v.fns.delete, "proxy_on_delete", rootContextID, rootContextID)
 	}
 	v.closed = true
+	v.failStreamsLocked()
 	v.http.cancelAll()
 	err := v.mod.Close(ctx)
 	v.rt.shared.release(v.plugin.cfg.VMID)
