@@ -146,3 +146,37 @@ func TestFiredLimitOutlivesTheNextRequest(t *testing.T) {
 		t.Fatalf("first throttled decision: %v by %+v", first.Outcome, first.Limit)
 	}
 }
+
+// TestRateLimitOnlyWithHeaders: Decision.RateLimit, which only the RateLimit-* headers read,
+// is worked out when the configuration asks for those headers, and left zero otherwise.
+func TestRateLimitOnlyWithHeaders(t *testing.T) {
+	on := shop(t)
+	off := shop(t, `"rateLimitHeaders": true`, `"rateLimitHeaders": false`)
+	post := get("/items", k2)
+	post.Method = "POST"
+	for _, tt := range []struct {
+		name    string
+		req     Request
+		outcome Outcome
+		want    RateLimit // with the headers on
+	}{
+		{"allowed", get("/items", k2), Allow, RateLimit{Set: true, Limit: 100, Remaining: 99, Reset: 1, Window: 1, Name: "plan:big"}},
+		{"throttled", post, Throttled, RateLimit{Set: true, Limit: 1, Remaining: 0, Reset: 1, Window: 1, Name: "stage:shop/prod:/items/POST"}},
+	} {
+		for _, cfg := range []*config.Config{on, off} {
+			var s state.MemStore
+			var dc Decider
+			if tt.outcome == Throttled {
+				dc.Decide(cfg, tt.req, t0, &s)
+			}
+			d := dc.Decide(cfg, tt.req, t0, &s)
+			want := tt.want
+			if !cfg.RateLimitHeaders {
+				want = RateLimit{}
+			}
+			if d.Outcome != tt.outcome || d.RateLimit != want {
+				t.Errorf("%s, headers %v: %v with %+v, want %v with %+v", tt.name, cfg.RateLimitHeaders, d.Outcome, d.RateLimit, tt.outcome, want)
+			}
+		}
+	}
+}

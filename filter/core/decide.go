@@ -81,7 +81,8 @@ type Decision struct {
 	Reset time.Time
 
 	// RateLimit describes the binding limit for the RateLimit-* headers (Allow,
-	// Throttled, QuotaExceeded with limits; zero otherwise).
+	// Throttled, QuotaExceeded with limits; zero otherwise, and zero when the
+	// configuration turns the headers off: nothing else reads it).
 	RateLimit RateLimit
 
 	// Err is the state failure (Failure): a store error, an entry that does not decode, or
@@ -112,6 +113,7 @@ type Decider struct {
 	entries [4]entry
 	results [4]result
 	quota   limit.QuotaAt // the plan's quota at the request's instant: its window worked out once
+	headers bool          // the configuration wants RateLimit-* headers: Decision.RateLimit is filled
 
 	// Store keys of the configuration in use, built once each: building one per request was
 	// an allocation, and every allocation feeds the GC, which is slow in Wasm. Bounded by
@@ -268,6 +270,7 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		*qa = quota.At(now)
 	}
 	dc.txn.Store, dc.txn.Attempts = store, cfg.CASRetries
+	dc.headers = cfg.RateLimitHeaders
 	res := dc.results[:len(lims)]
 
 	// Phase 1: read and check everything; write nothing.
@@ -326,7 +329,9 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		return deny
 	}
 	d.Outcome, d.Reason = Allow, "within every limit"
-	d.RateLimit = binding(d.Plan, lims, res, qr, qa, now)
+	if dc.headers {
+		d.RateLimit = binding(d.Plan, lims, res, qr, qa, now)
+	}
 	return d
 }
 
@@ -447,7 +452,9 @@ func (dc *Decider) giveBack(ents []entry, lims []config.Limit, qa *limit.QuotaAt
 func (dc *Decider) verdict(d Decision, lims []config.Limit, res []result, quota *limit.Quota, qr quotaResult, qa *limit.QuotaAt, now time.Time) (Decision, bool) {
 	if quota != nil && !qr.ok {
 		d.Outcome, d.Reason = QuotaExceeded, "quota exceeded"
-		d.RateLimit = quotaRateLimit(quota, qr, qa, now)
+		if dc.headers {
+			d.RateLimit = quotaRateLimit(quota, qr, qa, now)
+		}
 		d.Reset = qa.Reset(qr.counter)
 		d.RetryAfter = limit.Seconds(d.Reset.Sub(now))
 		return d, false
@@ -459,7 +466,9 @@ func (dc *Decider) verdict(d Decision, lims []config.Limit, res []result, quota 
 		}
 		if d.Limit == nil {
 			d.Limit = &lims[j]
-			d.RateLimit = bucketRateLimit(&lims[j], res[j], now)
+			if dc.headers {
+				d.RateLimit = bucketRateLimit(&lims[j], res[j], now)
+			}
 		}
 		wait = max(wait, lims[j].Throttle.Wait(res[j].bucket, now, 1))
 	}

@@ -102,3 +102,16 @@ func TestRespondFromDecide(t *testing.T) {
 		t.Fatalf("Respond = %v %+v\nwant true %+v", reject, r, want)
 	}
 }
+
+// TestRespondSharesNoWritableHeaders: a reply built from the configured headers alone (no
+// header added) can be appended to without changing the configuration's response.
+func TestRespondSharesNoWritableHeaders(t *testing.T) {
+	cfg := shop(t)
+	r, _ := Respond(cfg, &Decision{Outcome: Forbidden})
+	r.Headers = append(r.Headers, h{"x-extra", "1"})
+	again, _ := Respond(cfg, &Decision{Outcome: Forbidden})
+	want := []h{{ct, "application/json"}, {"x-amzn-errortype", "ForbiddenException"}}
+	if !reflect.DeepEqual(again.Headers, want) || !reflect.DeepEqual(cfg.Response(config.InvalidAPIKey).Headers, want) {
+		t.Fatalf("headers after a caller appended: reply %v, configured %v; want %v", again.Headers, cfg.Response(config.InvalidAPIKey).Headers, want)
+	}
+}
