@@ -207,7 +207,8 @@ func (p *parser) members(v gjson.Result, path string) ([]member, bool) {
 			p.add(field(path, k.Str), "appears twice")
 		} else {
 			seen[k.Str] = true
-			out = append(out, member{k.Str, val, field(path, k.Str)})
+			name := strings.Clone(k.Str) // may be kept (HTTP methods, header names): see str
+			out = append(out, member{name, val, field(path, name)})
 		}
 		return true
 	})
@@ -260,12 +261,14 @@ func (p *parser) list(v gjson.Result, path, wrapper string) iter.Seq2[int, eleme
 	}
 }
 
+// str reads a string. It returns a copy: v.Str may be a substring of the whole document,
+// key values included, which a kept substring would keep in memory.
 func (p *parser) str(v gjson.Result, path string) (string, bool) {
 	if v.Type != gjson.String {
 		p.add(path, "must be a string, got %s", describe(v))
 		return "", false
 	}
-	return v.Str, true
+	return strings.Clone(v.Str), true
 }
 
 func (p *parser) boolean(v gjson.Result, path string) (bool, bool) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tidwall/gjson"
 	"github.com/usageplans/usageplans/filter/limit"
@@ -19,9 +20,20 @@ func Parse(data []byte) (*Config, error) {
 	if !gjson.ValidBytes(data) {
 		return nil, Errors{{Message: "configuration is not valid JSON" + syntaxPosition(data)}}
 	}
+	return parse(string(data))
+}
+
+// parse parses doc, a copy of the configuration that holds key values. Every string the
+// Config or the errors keep is a copy (p.str, p.members, the Path clone below), never a
+// substring of doc: a substring would keep all of doc, key values included, in memory for
+// as long as the configuration is in force.
+func parse(doc string) (*Config, error) {
 	p := &parser{}
-	c := p.config(gjson.ParseBytes(data))
+	c := p.config(gjson.Parse(doc))
 	if len(p.errs) > 0 {
+		for i := range p.errs {
+			p.errs[i].Path = strings.Clone(p.errs[i].Path)
+		}
 		return nil, p.errs
 	}
 	return c, nil
