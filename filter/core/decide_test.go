@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"math"
 	"os"
 	"reflect"
 	"strconv"
@@ -431,6 +432,16 @@ func TestAppendQuote(t *testing.T) {
 	for _, s := range []string{"", "missing API key", ` !#~`, `a"b`, `a\b`, "tab\there", "\x1f", "\x7f", "é", "\xff", "state: get \"k\": boom"} {
 		if got, want := string(appendQuote([]byte("x="), s)), "x="+strconv.Quote(s); got != want {
 			t.Errorf("appendQuote(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+// TestAppendRate: the shortcut prints rates exactly as strconv's shortest 'g' does, on both
+// sides of where it stops (fractions, a million, exponents).
+func TestAppendRate(t *testing.T) {
+	for _, r := range []float64{0, 0.5, 1, 2, 10, 100, 999999, 999999.5, 1e6, 1000001, 1e9, 1e21, 0.000001, 123.456, math.MaxFloat64, math.Copysign(0, -1)} {
+		if got, want := string(appendRate(nil, r)), strconv.FormatFloat(r, 'g', -1, 64); got != want {
+			t.Errorf("appendRate(%v) = %s, want %s", r, got, want)
 		}
 	}
 }

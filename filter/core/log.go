@@ -35,7 +35,7 @@ func (d *Decision) AppendLogFields(b []byte) []byte {
 	if d.Limit != nil {
 		b = appendField(b, "limit", d.Limit.ID)
 		b = append(b, " rate="...)
-		b = strconv.AppendFloat(b, d.Limit.Throttle.Rate, 'g', -1, 64)
+		b = appendRate(b, d.Limit.Throttle.Rate)
 		b = append(b, " burst="...)
 		b = strconv.AppendInt(b, d.Limit.Throttle.Burst, 10)
 	}
@@ -73,4 +73,14 @@ func appendQuote(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// appendRate is strconv.AppendFloat(b, r, 'g', -1, 64), with a shortcut for the usual
+// whole rates below a million, which 'g' prints as integers: the shortest-float search
+// costs about a microsecond in Wasm.
+func appendRate(b []byte, r float64) []byte {
+	if r >= 1 && r < 1e6 && r == float64(int64(r)) {
+		return strconv.AppendInt(b, int64(r), 10)
+	}
+	return strconv.AppendFloat(b, r, 'g', -1, 64)
 }
