@@ -82,8 +82,10 @@ func TestFilterConfigRejectedAtStart(t *testing.T) {
 	}
 }
 
-// On a configuration update, a rejected configuration leaves the previous one serving with
-// its state; an accepted one takes over at once, state included.
+// On a configuration update of a running VM (Envoy: a new root context on the same VM, see
+// host.VM.Configure), a rejected configuration leaves the previous root context serving with
+// its state; an accepted one takes the next requests at once, and the shared-data state (same
+// vm_id) carries over.
 func TestFilterReconfigure(t *testing.T) {
 	e := startFilter(t, fltSetup{})
 	vm := e.plugin.VMs()[0]

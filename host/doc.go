@@ -15,6 +15,10 @@
 //	proxy_on_vm_start(rootID, len(vm configuration))     false: the VM fails to start
 //	proxy_on_configure(rootID, len(plugin configuration)) false: the configuration is rejected
 //
+// [VM.Configure] gives a running VM a new configuration the way cpp-host does: a new root
+// context (context create, vm start, configure); the old one serves its open streams, then
+// ends.
+//
 // Each request is a [Stream] on one VM:
 //
 //	s, err := p.NewStream(worker)          proxy_on_context_create(id, rootID)

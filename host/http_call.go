@@ -101,13 +101,14 @@ var httpCallFuncs = []hostFunc{
 			}
 		}
 		v.http.wg.Add(1)
-		go v.runHTTPCall(req, token, cancel)
+		// Envoy answers on the root context of the caller (exports.cc: root_context()).
+		go v.runHTTPCall(req, token, v.rootOf(v.contextID()), cancel)
 		s[0] = uint64(StatusOK)
 	}},
 }
 
 // runHTTPCall performs the exchange off the VM, then delivers the answer under the VM's lock.
-func (v *VM) runHTTPCall(req *http.Request, token uint32, cancel context.CancelFunc) {
+func (v *VM) runHTTPCall(req *http.Request, token, root uint32, cancel context.CancelFunc) {
 	defer v.http.wg.Done()
 	defer cancel()
 	resp := &httpCallResponse{failed: true}
@@ -124,13 +125,13 @@ func (v *VM) runHTTPCall(req *http.Request, token uint32, cancel context.CancelF
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.http.cancels, token)
-	if v.usableLocked() != nil {
-		return
+	if v.usableLocked() != nil || v.roots[root] == nil {
+		return // Envoy cancels a context's callouts when it is deleted
 	}
 	v.callResp = resp
 	// A trap here fails the VM, and VM.call gives every open stream its 503 (FAIL_CLOSED).
-	v.call(v.fns.httpCallResponse, "proxy_on_http_call_response", rootContextID,
-		rootContextID, uint64(token), uint64(len(resp.headers)), uint64(len(resp.body)), uint64(len(resp.trailers)))
+	v.call(v.fns.httpCallResponse, "proxy_on_http_call_response", root,
+		uint64(root), uint64(token), uint64(len(resp.headers)), uint64(len(resp.body)), uint64(len(resp.trailers)))
 	v.callResp = nil
 }
 

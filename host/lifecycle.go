@@ -130,7 +130,7 @@ var lifecycleFuncs = []hostFunc{
 	//   - BAD_ARGUMENT: no live context has that id.
 	{name: "proxy_set_effective_context", params: i32s(1), results: statusResult, fn: func(v *VM, s []uint64) {
 		id := uint32(s[0])
-		if id != rootContextID && v.streams[id] == nil {
+		if v.roots[id] == nil && v.streams[id] == nil {
 			s[0] = uint64(StatusBadArgument)
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -65,6 +66,78 @@ func TestReconfigure(t *testing.T) {
 		if got := string(vm.PluginConfiguration()); got+"|not_found" != st.want {
 			t.Errorf("PluginConfiguration = %q, want %q", got, st.want)
 		}
+	}
+}
+
+// A new configuration is a new root context, as cpp-host keys root contexts by plugin:
+// context create, vm start and configure on a new id; a rejected one is ended at once
+// (done, delete) while the old one serves on; an accepted one takes the new streams, and the
+// old one is ended when its last stream closes. Before, Configure re-ran proxy_on_configure
+// on root context 1, which Envoy never does.
+func TestReconfigureCreatesRootContext(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	rt := newRuntime(t, Options{LogSink: func(e LogEntry) {
+		if strings.HasPrefix(e.Message, "configured: ") || strings.HasPrefix(e.Message, "plugin done: ") {
+			mu.Lock()
+			events = append(events, e.Message)
+			mu.Unlock()
+		}
+	}})
+	take := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := strings.Join(events, "; ")
+		events = nil
+		return out
+	}
+	p := newPlugin(t, rt, "abi", PluginConfig{Configuration: []byte("first")})
+	vm := p.VMs()[0]
+	if got := take(); got != `configured: "first"` {
+		t.Fatalf("start: %s", got)
+	}
+	open, err := vm.NewStream() // keeps the first root context alive
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Configure(context.Background(), []byte("reject-me")); err == nil {
+		t.Fatal("Configure(reject-me) succeeded")
+	}
+	// The rejected root context ends at once; its OnPluginStart kept no configuration.
+	if got := take(); got != `plugin done: ""` {
+		t.Errorf("after the rejection: %s", got)
+	}
+	if err := vm.Configure(context.Background(), []byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	if got := take(); got != `configured: "second"` {
+		t.Errorf("after the second configuration: %s (the first root context must wait for its stream)", got)
+	}
+	vm.mu.Lock()
+	root, roots := vm.root, len(vm.roots)
+	vm.mu.Unlock()
+	// ids: 1 first root, 2 the open stream, 3 the rejected root, 4 the second root.
+	if root != 4 || roots != 2 || open.root != rootContextID {
+		t.Errorf("current root %d, %d live roots, open stream under %d; want 4, 2, 1", root, roots, open.root)
+	}
+	var up recorder
+	if _, err := vm.Do(context.Background(), get("config"), up.upstream); err != nil {
+		t.Fatal(err)
+	}
+	if got := resultOf(t, up.last(t), "config"); got != "second|not_found" {
+		t.Errorf("a new stream reads %q, want second|not_found", got)
+	}
+	if err := open.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := take(); got != `plugin done: "first"` {
+		t.Errorf("after the old root's last stream closed: %s", got)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := take(); got != `plugin done: "second"` {
+		t.Errorf("after Close: %s", got)
 	}
 }
 

@@ -14,8 +14,9 @@ import (
 // methods call the guest's callbacks in Envoy's order; each takes the VM's lock. A Stream is
 // used by one goroutine at a time, except Wait*, which may run beside a pending HTTP call.
 type Stream struct {
-	vm *VM
-	id uint32
+	vm   *VM
+	id   uint32
+	root uint32 // the root context it was created under; 0 until then
 
 	// Guarded by vm.mu. The maps and bodies keep their last contents for the Go API; the
 	// live flags say whether the guest may reach them now. Envoy hands a map to the filter
@@ -96,7 +97,9 @@ func (v *VM) newStream() (*Stream, error) {
 	s.id = v.nextID
 	v.nextID++
 	v.streams[s.id] = s
-	if _, err := v.call(v.fns.contextCreate, "proxy_on_context_create", s.id, uint64(s.id), rootContextID); err != nil {
+	s.root = v.root
+	v.roots[s.root].streams++
+	if _, err := v.call(v.fns.contextCreate, "proxy_on_context_create", s.id, uint64(s.id), uint64(s.root)); err != nil {
 		s.failClosed()
 		return s, err
 	}
@@ -402,6 +405,9 @@ func (s *Stream) Close() error {
 		defer v.refs.release()
 	}
 	defer delete(v.streams, s.id)
+	if s.root != 0 {
+		defer v.leaveRootLocked(s.root)
+	}
 	if !s.guestCreated || v.usableLocked() != nil {
 		return nil
 	}
@@ -422,6 +428,19 @@ func (s *Stream) Close() error {
 		}
 	}
 	return nil
+}
+
+// leaveRootLocked counts a closed stream out of its root context, and ends a root context
+// replaced by VM.Configure once its last stream is gone.
+func (v *VM) leaveRootLocked(root uint32) {
+	r := v.roots[root]
+	if r == nil {
+		return
+	}
+	r.streams--
+	if r.streams == 0 && root != v.root && v.usableLocked() == nil {
+		v.endRootLocked(root)
+	}
 }
 
 // sendLocal runs after the VM call that asked for a local response returns (Envoy defers it

@@ -8,8 +8,9 @@ import (
 var tickFuncs = []hostFunc{
 	// proxy_set_tick_period_milliseconds(period_ms) -> status
 	//
-	// Sets the period of proxy_on_tick for the VM's root context (Envoy uses the root context
-	// whatever context calls); 0 stops the ticks. The host fires no timer of its own: tests
+	// Sets the period of proxy_on_tick for the VM's current root context (Envoy uses the
+	// root context whatever context calls; after VM.Configure only the new root context
+	// ticks, a deviation for the draining one); 0 stops the ticks. The host fires no timer of its own: tests
 	// call VM.Tick or VM.TickDue, the gateway runs Plugin.RunTicks. Always OK.
 	{name: "proxy_set_tick_period_milliseconds", params: i32s(1), results: statusResult, fn: func(v *VM, s []uint64) {
 		v.tickPeriod = time.Duration(uint32(s[0])) * time.Millisecond
@@ -37,7 +38,7 @@ func (v *VM) TickPeriod() time.Duration {
 	return v.tickPeriod
 }
 
-// Tick calls proxy_on_tick on the root context if the guest set a tick period, and reports
+// Tick calls proxy_on_tick on the current root context if the guest set a tick period, and reports
 // whether it did. A trap fails the VM and is returned.
 func (v *VM) Tick(ctx context.Context) (bool, error) {
 	v.mu.Lock()
@@ -53,7 +54,7 @@ func (v *VM) tickLocked() (bool, error) {
 		return false, nil
 	}
 	v.lastTick = v.rt.clock.Now()
-	_, err := v.call(v.fns.tick, "proxy_on_tick", rootContextID, rootContextID)
+	_, err := v.call(v.fns.tick, "proxy_on_tick", v.root, uint64(v.root))
 	return err == nil, err
 }
 

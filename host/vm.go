@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,9 +17,16 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 )
 
-// rootContextID is the id of the VM's one root (plugin) context. Like proxy-wasm-cpp-host,
-// ids come from one counter per VM; the root context takes the first, streams the next ones.
+// rootContextID is the id of the VM's first root (plugin) context. Like proxy-wasm-cpp-host,
+// ids come from one counter per VM; the first root context takes the first, streams and the
+// root contexts of later configurations (VM.Configure) the next ones.
 const rootContextID = 1
+
+// rootContext is one live root context of a VM: one per plugin configuration, as cpp-host
+// keys root contexts by plugin (root_id, configuration, ...).
+type rootContext struct {
+	streams int // open streams created under it
+}
 
 // VM is one instance of a module: one Envoy worker's copy of the plugin, with its root context
 // and its streams. Every call into the guest holds the VM's mutex, so a VM is safe for
@@ -41,6 +49,8 @@ type VM struct {
 	// mu serialises guest calls; the fields below it are guarded by it.
 	mu           sync.Mutex
 	nextID       uint32
+	root         uint32                  // the root context new streams are created under
+	roots        map[uint32]*rootContext // live root contexts, by id
 	streams      map[uint32]*Stream
 	current      uint32 // context id of the running callback
 	effective    uint32 // set by proxy_set_effective_context for the rest of the callback
@@ -94,6 +104,8 @@ func (r *Runtime) startVM(ctx context.Context, s vmSpec) (*VM, error) {
 		worker:  s.worker,
 		label:   fmt.Sprintf("%s %s#%d", p.cfg.Name, p.cfg.VMID, s.worker),
 		nextID:  rootContextID + 1,
+		root:    rootContextID,
+		roots:   map[uint32]*rootContext{rootContextID: {}},
 		streams: map[uint32]*Stream{},
 	}
 	v.ctx = context.WithValue(context.Background(), vmKey{}, v)
@@ -164,7 +176,7 @@ func (v *VM) boot(vmConfig, pluginConfig []byte) error {
 	if v.fns.vmStart != nil && uint32(ok) == 0 {
 		return fmt.Errorf("host: %s: proxy_on_vm_start returned false: the VM failed to start%s", v.label, v.outputSuffix())
 	}
-	return v.configureLocked(pluginConfig)
+	return v.configureLocked(rootContextID, pluginConfig)
 }
 
 // startModule runs the module's start functions as cpp-host's WasmBase::startVm does, with
@@ -185,26 +197,93 @@ func (v *VM) startModule() error {
 	return err
 }
 
-// Configure calls proxy_on_configure with a new plugin configuration on the running VM, as
-// Envoy does when it reconfigures a plugin in place. When the guest returns false the
-// configuration is rejected: the error says so with the guest's output, PluginConfiguration
-// keeps the previous one, and whether the guest keeps its previous state is up to the guest.
-// Plugin.Swap is the plugin-wide, all-or-nothing form; a VM configured directly no longer
-// matches Plugin.Configuration.
+// Configure gives the running VM a new plugin configuration as Envoy does when a plugin's
+// configuration changes while its VM (same vm_id, VM configuration and code) keeps running:
+// cpp-host keys root contexts by plugin, so the new configuration gets a NEW root context
+// (WasmBase::start, then configure: proxy_on_context_create(newRootID, 0),
+// proxy_on_vm_start(newRootID, len(vm configuration)) as ContextBase::onStart does for every
+// root context, proxy_on_configure(newRootID, len(configuration))). When vm start or configure
+// returns false the configuration is rejected: the new root context gets proxy_on_done and
+// proxy_on_delete, the error says why with the guest's output, and the previous root context
+// keeps serving. Otherwise new streams are created under the new root context, and the
+// previous one gets proxy_on_done and proxy_on_delete once its last stream closed (Envoy
+// shuts a plugin's root context down when its last filter chain drains).
+//
+// Envoy first tries a new configuration on a throw-away clone of the VM (the canary) and
+// never sends a rejected one to the workers' VMs; Configure is the worker-side step, so a
+// rejection here is what the canary would have reported. Plugin.Swap is the plugin-wide,
+// all-or-nothing form with new VMs; a VM configured directly no longer matches
+// Plugin.Configuration.
 func (v *VM) Configure(ctx context.Context, pluginConfig []byte) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.usableLocked(); err != nil {
 		return err
 	}
-	return v.configureLocked(pluginConfig)
-}
-
-func (v *VM) configureLocked(pluginConfig []byte) error {
+	id := v.nextID
+	v.nextID++
+	v.roots[id] = &rootContext{}
+	if _, err := v.call(v.fns.contextCreate, "proxy_on_context_create", id, uint64(id), 0); err != nil {
+		return err
+	}
 	previous := v.pluginConfig
 	v.pluginConfig = pluginConfig
 	v.configuring = true
-	ok, err := v.call(v.fns.configure, "proxy_on_configure", rootContextID, rootContextID, uint64(len(pluginConfig)))
+	ok, err := v.call(v.fns.vmStart, "proxy_on_vm_start", id, uint64(id), uint64(len(v.vmConfig)))
+	v.configuring = false
+	v.pluginConfig = previous
+	if err != nil {
+		return err
+	}
+	if v.fns.vmStart != nil && uint32(ok) == 0 {
+		err := fmt.Errorf("host: %s: proxy_on_vm_start returned false on the new root context %d: the plugin configuration was rejected%s", v.label, id, v.outputSuffix())
+		v.endRootLocked(id)
+		return err
+	}
+	if err := v.configureLocked(id, pluginConfig); err != nil {
+		if v.failed == nil {
+			v.endRootLocked(id)
+		}
+		return err
+	}
+	old := v.root
+	v.root = id
+	if v.roots[old] != nil && v.roots[old].streams == 0 {
+		v.endRootLocked(old)
+	}
+	return nil
+}
+
+// endRootLocked ends a root context as cpp-host's startShutdown does: proxy_on_done, then
+// proxy_on_delete (this host does not wait when proxy_on_done returns false).
+func (v *VM) endRootLocked(id uint32) {
+	delete(v.roots, id)
+	if v.failed != nil {
+		return
+	}
+	if _, err := v.call(v.fns.done, "proxy_on_done", id, uint64(id)); err != nil {
+		return
+	}
+	v.call(v.fns.delete, "proxy_on_delete", id, uint64(id))
+}
+
+// rootOf returns the root context of context id: itself for a root context, a stream's
+// root, else the current root.
+func (v *VM) rootOf(id uint32) uint32 {
+	if v.roots[id] != nil {
+		return id
+	}
+	if s := v.streams[id]; s != nil {
+		return s.root
+	}
+	return v.root
+}
+
+func (v *VM) configureLocked(root uint32, pluginConfig []byte) error {
+	previous := v.pluginConfig
+	v.pluginConfig = pluginConfig
+	v.configuring = true
+	ok, err := v.call(v.fns.configure, "proxy_on_configure", root, uint64(root), uint64(len(pluginConfig)))
 	v.configuring = false
 	if err != nil {
 		return err
@@ -329,9 +408,14 @@ func (v *VM) closeLocked(ctx context.Context) error {
 	if v.closed {
 		return nil
 	}
-	if v.failed == nil {
-		v.call(v.fns.done, "proxy_on_done", rootContextID, rootContextID)
-		v.call(v.fns.delete, "proxy_on_delete", rootContextID, rootContextID)
+	// Every live root context ends, oldest first, as in cpp-host's startShutdown.
+	ids := make([]uint32, 0, len(v.roots))
+	for id := range v.roots {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		v.endRootLocked(id)
 	}
 	v.closed = true
 	v.failStreamsLocked()
@@ -345,7 +429,7 @@ func (v *VM) closeLocked(ctx context.Context) error {
 // one is set and still exists, else the context of the running callback.
 func (v *VM) contextID() uint32 {
 	if v.effective != 0 {
-		if v.effective == rootContextID || v.streams[v.effective] != nil {
+		if v.roots[v.effective] != nil || v.streams[v.effective] != nil {
 			return v.effective
 		}
 	}
