@@ -70,32 +70,31 @@ func lastSlash(b []byte) int {
 	return -1
 }
 
-// isCleanPath reports whether cleanPath would return path unchanged.
+// isCleanPath reports whether cleanPath would return path unchanged. One pass, looking
+// only at '/', '.' and '%': it runs for every request.
 func isCleanPath(path string) bool {
 	if path == "" || path[0] != '/' {
 		return false
 	}
-	start := 1 // of the current segment
-	for i := 1; i <= len(path); i++ {
-		if i < len(path) {
-			if path[i] == '%' {
-				if _, ok := unreservedEscape(path, i); ok {
+	for i := 1; i < len(path); i++ {
+		switch path[i] {
+		case '/':
+			if path[i-1] == '/' {
+				return false
+			}
+		case '.':
+			// A segment that is "." or "..".
+			if path[i-1] == '/' {
+				rest := path[i+1:]
+				if rest == "" || rest[0] == '/' || rest[0] == '.' && (len(rest) == 1 || rest[1] == '/') {
 					return false
 				}
 			}
-			if path[i] != '/' {
-				continue
-			}
-		}
-		switch path[start:i] {
-		case "":
-			if i < len(path) { // "//"; an empty last segment is a trailing slash
+		case '%':
+			if _, ok := unreservedEscape(path, i); ok {
 				return false
 			}
-		case ".", "..":
-			return false
 		}
-		start = i + 1
 	}
 	return true
 }
