@@ -256,10 +256,9 @@ func (p *parser) stage(a *API, v gjson.Result, path string) {
 	p.stages[s.ID] = s
 	a.Stages = append(a.Stages, s)
 
-	// perMethod[i]: the method's own throttle; off[i]: its setting turned throttling off
-	// (-1), so the "*/*" default does not apply to it either.
+	// perMethod[i]: the method's own throttle, nil when it has none and the "*/*" default
+	// applies.
 	perMethod := make([]*limit.Throttle, len(a.Methods))
-	off := make([]bool, len(a.Methods))
 	if ms, ok := f.get("methodSettings"); ok {
 		members, _ := p.members(ms, field(path, "methodSettings"))
 		for _, m := range members {
@@ -285,17 +284,17 @@ func (p *parser) stage(a *API, v gjson.Result, path string) {
 				p.add(m.path, "API %q has no method %q (keys are \"*/*\" or a resource path and method such as \"/pets/GET\")", a.ID, normalizeSettingKey(m.name))
 				continue
 			}
-			switch {
-			case isOff:
-				off[meth.index] = true
-			case ok:
+			// -1 on a method is "not set at this level", as AWS writes it into a method
+			// override made only for logging or metrics: the method keeps the "*/*"
+			// default, as it does in AWS.
+			if ok && !isOff {
 				perMethod[meth.index] = &t
 			}
 		}
 	}
 	for i, m := range a.Methods {
 		t := perMethod[i]
-		if t == nil && !off[i] {
+		if t == nil {
 			t = s.Throttle
 		}
 		if t != nil {
