@@ -123,7 +123,9 @@ func (v *VM) alloc(size uint32) (uint32, bool) {
 	stack := v.allocStack[:]
 	stack[0] = uint64(size)
 	saved := v.restricted
-	v.restricted = restrictAlloc
+	if !v.rt.opts.allocUnrestricted {
+		v.restricted = restrictAlloc
+	}
 	err := v.fns.alloc.CallWithStack(v.ctx, stack)
 	v.restricted = saved
 	if err != nil {

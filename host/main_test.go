@@ -53,6 +53,10 @@ func run(m *testing.M) (int, error) {
 			return 0, fmt.Errorf("building guest %s: %v\n%s", g, err, out)
 		}
 	}
+	// abi-gcalloc: the abi guest with a runtime.GC() in every proxy_on_memory_allocate.
+	if out, err := command(root, tool, "-o", filepath.Join(dir, "abi-gcalloc.wasm"), "-tags", "usageplans_gcalloc", "./host/testdata/abi"); err != nil {
+		return 0, fmt.Errorf("building guest abi-gcalloc: %v\n%s", err, out)
+	}
 	defer testCache.Close(context.Background())
 	return m.Run(), nil
 }

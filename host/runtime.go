@@ -77,6 +77,11 @@ type Options struct {
 	CompilationCache wazero.CompilationCache
 	// Interpreter selects wazero's interpreter instead of its compiler (for comparison only).
 	Interpreter bool
+
+	// allocUnrestricted lifts the restriction of proxy_on_memory_allocate (restrict.go) for
+	// the shim's stack-move test only: a forced runtime.GC() there waits through
+	// poll_oneoff, which cpp-host would trap.
+	allocUnrestricted bool
 }
 
 // maxMemoryPages is 1 GiB in 64 KiB pages.

@@ -9,7 +9,10 @@
 // the mock host is left out, and shim/exports.go adds the //go:wasmexport callbacks. Nothing
 // of the SDK is copied into the repository, and native builds never see the shim.
 //
-//	go run ./build/wasmbuild [-o build/usageplans.wasm] [-ldflags '-X main.version=v2'] [./filter]
+//	go run ./build/wasmbuild [-o build/usageplans.wasm] [-ldflags '-X main.version=v2'] [-tags t1,t2] [./filter]
+//
+// -tags adds build tags to the shim's own; usageplans_gcalloc makes proxy_on_memory_allocate
+// force a garbage collection first (a test build that proves the shim survives stack moves).
 package main
 
 import (
@@ -42,13 +45,16 @@ var replaced = map[string]string{
 
 // added are shim files that join the SDK's internal package.
 var added = map[string]string{
-	"proxywasm/internal/zz_usageplans_exports.go": "exports.go",
+	"proxywasm/internal/zz_usageplans_exports.go":      "exports.go",
+	"proxywasm/internal/zz_usageplans_allochook.go":    "allochook.go",
+	"proxywasm/internal/zz_usageplans_allochook_gc.go": "allochook_gc.go",
 }
 
 func main() {
 	out := flag.String("o", "build/usageplans.wasm", "output `file`")
 	ldflags := flag.String("ldflags", "", "extra linker `flags` (e.g. -X main.version=v2)")
 	keep := flag.Bool("keep", false, "keep the generated build directory and print its path")
+	tags := flag.String("tags", "", "extra comma-separated build `tags` (e.g. usageplans_gcalloc)")
 	flag.Parse()
 	pkg := "./filter"
 	if flag.NArg() > 1 {
@@ -56,7 +62,7 @@ func main() {
 	} else if flag.NArg() == 1 {
 		pkg = flag.Arg(0)
 	}
-	if err := build(pkg, *out, *ldflags, *keep); err != nil {
+	if err := build(pkg, *out, *ldflags, *tags, *keep); err != nil {
 		fatal(err)
 	}
 }
@@ -66,7 +72,13 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-func build(pkg, out, ldflags string, keep bool) error {
+func build(pkg, out, ldflags, tags string, keep bool) error {
+	buildTags := "usageplans_shim"
+	for _, t := range strings.Split(tags, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			buildTags += "," + t
+		}
+	}
 	gomod, err := goOutput("env", "GOMOD")
 	if err != nil {
 		return err
@@ -169,7 +181,7 @@ func build(pkg, out, ldflags string, keep bool) error {
 		return err
 	}
 	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false",
-		"-tags=usageplans_shim", "-modfile=" + modFile, "-overlay=" + overlayFile,
+		"-tags=" + buildTags, "-modfile=" + modFile, "-overlay=" + overlayFile,
 		"-ldflags=" + strings.TrimSpace("-s "+ldflags), "-o", absOut, pkg}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root

@@ -23,7 +23,7 @@ func TestBuildIsReproducible(t *testing.T) {
 	t.Chdir(filepath.Join(wd, "..", ".."))
 	build1, build2, stamped := filepath.Join(dir, "a.wasm"), filepath.Join(dir, "b.wasm"), filepath.Join(dir, "v.wasm")
 	for _, b := range []struct{ out, ldflags string }{{build1, ""}, {build2, ""}, {stamped, "-X main.version=v2"}} {
-		if err := build("./filter", b.out, b.ldflags, false); err != nil {
+		if err := build("./filter", b.out, b.ldflags, "", false); err != nil {
 			t.Fatal(err)
 		}
 	}

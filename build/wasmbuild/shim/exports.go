@@ -35,6 +35,7 @@ func exportABIVersion() {}
 //
 //go:wasmexport proxy_on_memory_allocate
 func exportOnMemoryAllocate(size uint32) uint32 {
+	allocHook()
 	if size == 0 {
 		size = 1
 	}
