@@ -117,9 +117,10 @@ func (s *metricStore) snapshot() []Metric {
 	return out
 }
 
-// vmMetrics maps a VM's metric ids to metrics. Ids follow Envoy: the low two bits are the
-// type, and each type counts up in steps of 4 from its own value (counters 0, 4, 8, ...;
-// gauges 1, 5, ...; histograms 2, 6, ...); every define takes a new id, even for a name
+// vmMetrics maps a VM's metric ids to metrics. Ids follow Envoy's nextCounterMetricId and
+// its siblings: the low two bits are the type, and each type's counter starts at the type's
+// value and is incremented by 4 before use (counters 4, 8, ...; gauges 5, 9, ...; histograms
+// 6, 10, ...); every define takes a new id, even for a name
 // already defined, and all ids of one name reach the same value. own holds this VM's
 // contributions.
 type vmMetrics struct {
@@ -182,8 +183,8 @@ var metricFuncs = []hostFunc{
 		k := metricKey{name, typ}
 		m := &v.metricIDs
 		m.mu.Lock()
-		id := m.next[typ]
 		m.next[typ] += 4
+		id := m.next[typ]
 		m.byID[id] = k
 		m.mu.Unlock()
 		shared := v.plugin.metrics

@@ -65,12 +65,14 @@ func TestMetricStatuses(t *testing.T) {
 		want     Status
 		id       uint32
 	}{
-		{0, 0, StatusOK, 0}, // counters: 0, 4, ...
-		{0, 2, StatusOK, 4},
-		{0, 0, StatusOK, 8}, // the same name again: a new id for the same value
-		{1, 4, StatusOK, 1}, // gauges: 1, 5, ...
-		{2, 6, StatusOK, 2}, // histograms: 2, 6, ...
-		{3, 0, StatusBadArgument, 2},
+		// Envoy's nextCounterMetricId pre-increments by 4 from the type's value, so the
+		// first ids are 4, 5 and 6 (this host used to start at 0, 1 and 2).
+		{0, 0, StatusOK, 4}, // counters: 4, 8, ...
+		{0, 2, StatusOK, 8},
+		{0, 0, StatusOK, 12}, // the same name again: a new id for the same value
+		{1, 4, StatusOK, 5},  // gauges: 5, 9, ...
+		{2, 6, StatusOK, 6},  // histograms: 6, 10, ...
+		{3, 0, StatusBadArgument, 6},
 	} {
 		if st, id := define(d.typ, d.off); st != d.want || id != d.id {
 			t.Errorf("define(type %d, %q) = %v id %d, want %v id %d", d.typ, "c1c2g1h1"[d.off:d.off+2], st, id, d.want, d.id)
@@ -83,18 +85,19 @@ func TestMetricStatuses(t *testing.T) {
 		arg  uint64
 		want Status
 	}{
-		{"proxy_increment_metric", 0, 5, StatusOK},
-		{"proxy_increment_metric", 0, neg(-1), StatusBadArgument},
-		{"proxy_increment_metric", 1, neg(-3), StatusOK},
-		{"proxy_increment_metric", 2, 1, StatusBadArgument},
-		{"proxy_increment_metric", 8, 1, StatusOK}, // id 8 is c1 too
-		{"proxy_increment_metric", 12, 1, StatusNotFound},
-		{"proxy_increment_metric", 6, 1, StatusBadArgument}, // an undefined histogram id
-		{"proxy_increment_metric", 3, 1, StatusBadArgument}, // type 3
+		{"proxy_increment_metric", 0, 1, StatusNotFound}, // never an id
+		{"proxy_increment_metric", 4, 5, StatusOK},
+		{"proxy_increment_metric", 4, neg(-1), StatusBadArgument},
+		{"proxy_increment_metric", 5, neg(-3), StatusOK},
+		{"proxy_increment_metric", 6, 1, StatusBadArgument},
+		{"proxy_increment_metric", 12, 1, StatusOK}, // id 12 is c1 too
+		{"proxy_increment_metric", 16, 1, StatusNotFound},
+		{"proxy_increment_metric", 10, 1, StatusBadArgument}, // an undefined histogram id
+		{"proxy_increment_metric", 3, 1, StatusBadArgument},  // type 3
 		{"proxy_record_metric", 3, 1, StatusNotFound},
-		{"proxy_record_metric", 0, 2, StatusOK},
-		{"proxy_record_metric", 1, 40, StatusOK},
-		{"proxy_record_metric", 2, 600, StatusOK},
+		{"proxy_record_metric", 4, 2, StatusOK},
+		{"proxy_record_metric", 5, 40, StatusOK},
+		{"proxy_record_metric", 6, 600, StatusOK},
 	} {
 		if got := Status(callIn(t, v, rootContextID, op.fn, op.id, op.arg)); got != op.want {
 			t.Errorf("%s(%d, %d) = %v, want %v", op.fn, op.id, int64(op.arg), got, op.want)
@@ -104,7 +107,7 @@ func TestMetricStatuses(t *testing.T) {
 		id    uint64
 		want  Status
 		value uint64
-	}{{0, StatusOK, 8}, {8, StatusOK, 8}, {4, StatusOK, 0}, {1, StatusOK, 40}, {2, StatusBadArgument, 0}, {12, StatusNotFound, 0}, {7, StatusBadArgument, 0}} {
+	}{{4, StatusOK, 8}, {12, StatusOK, 8}, {8, StatusOK, 0}, {5, StatusOK, 40}, {6, StatusBadArgument, 0}, {16, StatusNotFound, 0}, {7, StatusBadArgument, 0}, {0, StatusNotFound, 0}} {
 		poke(t, v, 200, make([]byte, 8))
 		if st := Status(callIn(t, v, rootContextID, "proxy_get_metric", g.id, 200)); st != g.want || peekU64(t, v, 200) != g.value {
 			t.Errorf("get(%d) = %v %d, want %v %d", g.id, st, peekU64(t, v, 200), g.want, g.value)

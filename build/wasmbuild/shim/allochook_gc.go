@@ -9,7 +9,7 @@ import "runtime"
 // of the guest is paused on the same goroutine stack, so a stack move there leaves any stack
 // address the guest handed to the host stale. Deep frames make the stack grow (copied to a
 // larger one), and the forced collection shrinks it again (copied back to a smaller one), so
-// the next allocation grows it anew: two moves per allocation. host/shim_gcalloc_test.go uses this
+// the next allocation grows it anew. host/shim_gcalloc_test.go uses this
 // build to prove the shim hands the host no stack address (hostcalls.go's package-level
 // result slots).
 func allocHook() {
