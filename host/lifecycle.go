@@ -20,11 +20,14 @@ const (
 )
 
 func (v *VM) continueStream(t StreamType) Status {
+	switch t {
+	case StreamDownstream:
+		return StatusOK // Envoy: a network filter's read side; an HTTP stream has none
+	case StreamUpstream:
+		return StatusUnimplemented
+	}
 	if t > StreamUpstream {
 		return StatusBadArgument
-	}
-	if t > StreamResponse {
-		return StatusUnimplemented
 	}
 	s := v.stream()
 	if s == nil {
@@ -53,7 +56,8 @@ var lifecycleFuncs = []hostFunc{
 	// Whitespace in the details becomes "_" (Envoy's replaceAllEmptySpace). From the root
 	// context (no stream) the call is OK and does nothing, as in Envoy. When a stream already
 	// has a local response, a further one is OK and has no effect: the client got the first.
-	//   - BAD_ARGUMENT: the header pairs do not parse.
+	// Header pairs that do not parse are read as no pairs (cpp-host's toPairs returns {}): the
+	// reply is sent without extra headers and the call is OK.
 	//   - INVALID_MEMORY_ACCESS: an argument is out of range.
 	{name: "proxy_send_local_response", params: i32s(8), results: statusResult, fn: func(v *VM, s []uint64) {
 		st := v.stream()
@@ -66,8 +70,7 @@ var lifecycleFuncs = []hostFunc{
 		}
 		h, ok := unmarshalPairs(pairs)
 		if !ok {
-			s[0] = uint64(StatusBadArgument)
-			return
+			h = nil
 		}
 		if st == nil || st.local != nil || st.pendingLocal != nil {
 			s[0] = uint64(StatusOK)
@@ -86,9 +89,10 @@ var lifecycleFuncs = []hostFunc{
 	}},
 	// proxy_continue_stream(stream_type) -> status
 	//
-	// Resumes a paused request (0) or response (1) of the resolved context's stream.
-	//   - BAD_ARGUMENT: stream_type above 3. UNIMPLEMENTED: downstream (2) or upstream (3),
-	//     which are network-filter streams.
+	// Resumes a paused request (0) or response (1) of the resolved context's stream. As in
+	// Envoy's Context::continueStream, downstream (2) is OK and does nothing for an HTTP
+	// stream (it continues a network filter's reading).
+	//   - BAD_ARGUMENT: stream_type above 3. UNIMPLEMENTED: upstream (3).
 	{name: "proxy_continue_stream", params: i32s(1), results: statusResult, fn: func(v *VM, s []uint64) {
 		s[0] = uint64(v.continueStream(StreamType(uint32(s[0]))))
 	}},
@@ -103,14 +107,17 @@ var lifecycleFuncs = []hostFunc{
 	// proxy_close_stream(stream_type) -> status
 	//
 	// Resets the resolved context's stream (Envoy's resetStream): no response reaches the
-	// client (Do returns ErrStreamReset). Same statuses as proxy_continue_stream.
+	// client (Do returns ErrStreamReset). As in Envoy's Context::closeStream, downstream (2)
+	// and upstream (3), which close a network filter's connection, are OK and do nothing for
+	// an HTTP stream.
+	//   - BAD_ARGUMENT: stream_type above 3.
 	{name: "proxy_close_stream", params: i32s(1), results: statusResult, fn: func(v *VM, s []uint64) {
 		t := StreamType(uint32(s[0]))
 		switch {
 		case t > StreamUpstream:
 			s[0] = uint64(StatusBadArgument)
 		case t > StreamResponse:
-			s[0] = uint64(StatusUnimplemented)
+			s[0] = uint64(StatusOK)
 		default:
 			if st := v.stream(); st != nil {
 				st.reset = true
