@@ -238,8 +238,9 @@ var headerFuncs = []hostFunc{
 	}},
 	// proxy_set_header_map_pairs(type, ptr, size) -> status
 	//
-	// Replaces the whole map with the pairs serialised at ptr (names lower-cased).
-	//   - BAD_ARGUMENT: the map is unavailable, or the serialisation runs past size.
+	// Replaces the whole map with the pairs serialised at ptr (names lower-cased). Pairs that
+	// do not parse are read as no pairs, as by cpp-host's toPairs: the map is cleared, OK.
+	//   - BAD_ARGUMENT: the map is unavailable.
 	//   - INVALID_MEMORY_ACCESS: out of range.
 	{name: "proxy_set_header_map_pairs", params: i32s(3), results: statusResult, fn: func(v *VM, s []uint64) {
 		t := MapType(uint32(s[0]))
@@ -253,10 +254,13 @@ var headerFuncs = []hostFunc{
 			return
 		}
 		h := v.headerMap(t, true)
-		pairs, ok := unmarshalPairs(buf)
-		if h == nil || !ok {
+		if h == nil {
 			s[0] = uint64(StatusBadArgument)
 			return
+		}
+		pairs, ok := unmarshalPairs(buf)
+		if !ok {
+			pairs = nil
 		}
 		*h = pairs.lowered()
 		s[0] = uint64(StatusOK)

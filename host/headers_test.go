@@ -178,3 +178,43 @@ func TestMapAvailability(t *testing.T) {
 		t.Errorf("logs\n%s\nwant a line %q", logs, want)
 	}
 }
+
+// proxy_set_header_map_pairs with pairs that do not parse: cpp-host's toPairs yields no
+// pairs and Envoy's setHeaderMapPairs clears the map, OK (this host used to answer
+// BAD_ARGUMENT and keep the map).
+func TestSetHeaderMapPairsMalformed(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	v := probeVM(t, rt, PluginConfig{}, envImport("proxy_set_header_map_pairs"))
+	s, err := v.NewStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.RequestHeaders(Headers{{"a", "1"}, {"b", "2"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	v.mu.Lock()
+	s.live[MapRequestHeaders] = true // held, as by a guest that returned Pause
+	v.mu.Unlock()
+	for _, tt := range []struct {
+		name string
+		buf  []byte
+	}{
+		{"count past the end", []byte{5, 0, 0, 0, 1, 0, 0, 0}},
+		{"sizes past the end", append(append([]byte{1, 0, 0, 0}, 9, 0, 0, 0, 9, 0, 0, 0), "a\x00b\x00"...)},
+		{"three bytes", []byte{1, 0, 0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v.mu.Lock()
+			*s.reqHeaders = Headers{{"a", "1"}, {"b", "2"}}
+			v.mu.Unlock()
+			poke(t, v, 300, tt.buf)
+			if st := Status(callIn(t, v, s.ID(), "proxy_set_header_map_pairs", 0, 300, uint64(len(tt.buf)))); st != StatusOK {
+				t.Fatalf("status = %v, want OK", st)
+			}
+			if got := s.Headers(MapRequestHeaders); len(got) != 0 {
+				t.Errorf("request headers = %v, want the map cleared", got)
+			}
+		})
+	}
+}
