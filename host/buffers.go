@@ -64,8 +64,10 @@ var bufferFuncs = []hostFunc{
 	// Copies up to max_size bytes from offset start into memory from proxy_on_memory_allocate;
 	// address and size are stored as u32 at ptr_ptr and size_ptr. As in cpp-host, when
 	// nothing is left to copy (an empty buffer, start at the end) the result is OK and
-	// nothing is written: the SDK then reports the buffer as not found.
-	//   - BAD_ARGUMENT: start + max_size overflows, or see buffer.
+	// nothing is written: the SDK then reports the buffer as not found. start + max_size is
+	// added in 64 bits, as cpp-host adds its 64-bit words, so a max_size running past 2^32
+	// is clamped to the buffer like any other.
+	//   - BAD_ARGUMENT: see buffer.
 	//   - NOT_FOUND: see buffer. INVALID_MEMORY_ACCESS: a pointer is out of range.
 	{name: "proxy_get_buffer_bytes", params: i32s(5), results: statusResult, fn: func(v *VM, s []uint64) {
 		b, _, st := v.buffer(BufferType(uint32(s[0])))
@@ -74,10 +76,6 @@ var bufferFuncs = []hostFunc{
 			return
 		}
 		start, length := uint64(uint32(s[1])), uint64(uint32(s[2]))
-		if uint32(start+length) < uint32(start) {
-			s[0] = uint64(StatusBadArgument)
-			return
-		}
 		size := uint64(len(*b))
 		if start >= size {
 			s[0] = uint64(StatusOK)
