@@ -27,14 +27,9 @@ type Request struct {
 	Method, Path, Host, RouteName string
 
 	// Key is the API key (or the authorizer's usage identifier) as the client sent it, ""
-	// when absent; it is hashed, never kept. When HasDigest is set, KeyDigest is used
-	// instead (the caller hashed the value already).
-	Key       string
-	KeyDigest config.Digest
-	HasDigest bool
+	// when absent; it is hashed, never kept.
+	Key string
 }
-
-func (r *Request) hasKey() bool { return r.HasDigest || r.Key != "" }
 
 // Outcome is the kind of a Decision.
 type Outcome uint8
@@ -183,14 +178,10 @@ func (dc *Decider) Decide(cfg *config.Config, req Request, now time.Time, store 
 		return unmatched(d, cfg.UnmatchedResource, dc.stageReason(m.Stage, noResource))
 	}
 	if m.Method.APIKeyRequired {
-		switch {
-		case !req.hasKey():
+		if req.Key == "" {
 			return forbidden(d, "missing API key")
-		case req.HasDigest:
-			d.Key = cfg.KeyByDigest(req.KeyDigest)
-		default:
-			d.Key = cfg.KeyByValue(req.Key)
 		}
+		d.Key = cfg.KeyByValue(req.Key)
 		switch {
 		case d.Key == nil:
 			return forbidden(d, "unknown API key")
