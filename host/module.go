@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -21,6 +22,11 @@ type Module struct {
 	abiVersion string
 	imports    []string
 	exports    []string
+
+	mu      sync.Mutex
+	vms     int  // VMs of this module not yet closed
+	closing bool // Close was called: the code goes with the last VM
+	closed  bool // the compiled code was released
 }
 
 var wasmMagic = []byte{0x00, 'a', 's', 'm'}
@@ -198,8 +204,43 @@ func (m *Module) Imports() []string { return append([]string(nil), m.imports...)
 // Exports lists the module's exported functions, sorted.
 func (m *Module) Exports() []string { return append([]string(nil), m.exports...) }
 
-// Close releases the compiled code. VMs already running keep their own reference.
-func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx) }
+// Close releases the compiled code once no VM runs it: at once when none does, else when
+// the last one closes (e.g. the VMs a Plugin.Swap retired, after their last stream). wazero
+// unmaps the code of a closed compiled module, so releasing it under a running VM would
+// crash that VM. No VM can start from a closed module. Closing twice is a no-op.
+func (m *Module) Close(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closing = true
+	return m.releaseLocked(ctx)
+}
+
+func (m *Module) releaseLocked(ctx context.Context) error {
+	if !m.closing || m.closed || m.vms > 0 {
+		return nil
+	}
+	m.closed = true
+	return m.compiled.Close(ctx)
+}
+
+// acquireVM counts a VM about to be instantiated; false once Close was called.
+func (m *Module) acquireVM() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return false
+	}
+	m.vms++
+	return true
+}
+
+// releaseVM counts a VM out, and releases the code if it was the last after a Close.
+func (m *Module) releaseVM(ctx context.Context) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.vms--
+	m.releaseLocked(ctx)
+}
 
 // ProvidedImports lists every function a module may import from this host under profile, as
 // "module.name", sorted: the env.proxy_* functions (the same for both profiles) and the WASI

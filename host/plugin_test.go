@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A stream keeps the VM it started on through a swap; the old VM closes after its last
@@ -223,5 +224,83 @@ func TestCloseDuringSwapClosesTheNewVersion(t *testing.T) {
 	}
 	if _, err := p.NewStream(0); err == nil || !strings.Contains(err.Error(), "host: closed") {
 		t.Errorf("NewStream after Close: %v, want the closed error", err)
+	}
+}
+
+// VM.Failed answers while another goroutine holds the VM (here: the VM's own log sink, which
+// runs under its lock). It used to take the VM's mutex, so a /stats scrape waited behind every
+// VM's calls and, from a sink, deadlocked.
+func TestFailedTakesNoLock(t *testing.T) {
+	var p *Plugin
+	answered := make(chan error, 1)
+	rt := newRuntime(t, Options{LogSink: func(e LogEntry) {
+		if e.Message == "msg-info" {
+			answered <- p.VMs()[0].Failed()
+		}
+	}})
+	p = newPlugin(t, rt, "abi", PluginConfig{})
+	var up recorder
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Do(context.Background(), get("log"), up.upstream)
+		done <- err
+	}()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Errorf("Failed() = %v, want nil", err)
+		}
+	case <-time.After(time.Minute): // a hang guard, not a timing assertion
+		t.Fatal("VM.Failed blocked on the VM's lock")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// After a trap it reports the trap.
+	if _, err := p.Do(context.Background(), get("panic"), up.upstream); err == nil {
+		t.Fatal("the panic op did not trap")
+	}
+	if err := p.VMs()[0].Failed(); err == nil || !strings.Contains(err.Error(), "proxy_on_request_headers trapped") {
+		t.Errorf("Failed() after the trap = %v", err)
+	}
+}
+
+// A swapped-out module is released once its last VM closed, not before (wazero unmaps the
+// code of a closed compiled module), and no VM starts from it afterwards.
+func TestModuleClosedAfterItsVMsDrain(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	old := compile(t, rt, "abi")
+	p, err := rt.NewPlugin(context.Background(), old, PluginConfig{Name: "m", VMID: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	s, err := p.NewStream(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Swap(context.Background(), compile(t, rt, "abi"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	closed := func() bool {
+		old.mu.Lock()
+		defer old.mu.Unlock()
+		return old.closed
+	}
+	if closed() {
+		t.Fatal("the module was released while a stream still ran on its VM")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.WaitRetired()
+	if !closed() {
+		t.Fatal("the module was not released after its last VM closed")
+	}
+	if _, err := rt.NewPlugin(context.Background(), old, PluginConfig{Name: "m2", VMID: "m2"}); err == nil || !strings.Contains(err.Error(), "was closed") {
+		t.Errorf("NewPlugin on a closed module: %v, want an error naming it closed", err)
 	}
 }

@@ -73,6 +73,7 @@ type VM struct {
 	logs  []LogEntry // ring of the last Options.LogCapacity entries
 	logAt int
 
+	failedOut  atomic.Pointer[error] // &failed once set, for Failed without the lock
 	wasiCounts [wasiFuncCount]atomic.Uint64
 	refs       streamRefs // open streams, so a swapped-out VM closes after the last
 }
@@ -128,11 +129,15 @@ func (r *Runtime) startVM(ctx context.Context, s vmSpec) (*VM, error) {
 	for _, kv := range p.cfg.Env {
 		mc = mc.WithEnv(kv[0], kv[1])
 	}
+	if !s.module.acquireVM() {
+		return nil, fmt.Errorf("host: %s: module %.12s was closed", v.label, s.module.digest)
+	}
 	// The shared-data store of the vm_id lives as long as one VM of it does.
 	r.shared.acquire(p.cfg.VMID)
 	mod, err := r.wz.InstantiateModule(v.ctx, s.module.compiled, mc)
 	if err != nil {
 		r.shared.release(p.cfg.VMID)
+		s.module.releaseVM(ctx)
 		return nil, fmt.Errorf("host: %s: instantiate: %w", v.label, err)
 	}
 	v.mod = mod
@@ -328,6 +333,7 @@ func (v *VM) call(fn api.Function, name string, ctxID uint32, args ...uint64) (u
 	v.current, v.effective = savedCurrent, savedEffective
 	if err != nil {
 		v.failed = fmt.Errorf("host: %s: %s trapped, VM failed: %w%s", v.label, name, err, v.outputSuffix())
+		v.failedOut.Store(&v.failed)
 		v.afterCall = nil
 		v.failStreamsLocked()
 		return 0, v.failed
@@ -362,11 +368,13 @@ func (v *VM) usableLocked() error {
 // embedder which version answered a stream, even when a Swap happened meanwhile.
 func (v *VM) Version() int { return v.version }
 
-// Failed returns the error that failed the VM (a trap), or nil while it is healthy.
+// Failed returns the error that failed the VM (a trap), or nil while it is healthy. It takes
+// no lock, so a metrics scrape never waits behind the VM's calls.
 func (v *VM) Failed() error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.failed
+	if p := v.failedOut.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Worker is the VM's index among its plugin's workers.
@@ -422,6 +430,7 @@ func (v *VM) closeLocked(ctx context.Context) error {
 	v.http.cancelAll()
 	err := v.mod.Close(ctx)
 	v.rt.shared.release(v.plugin.cfg.VMID)
+	v.module.releaseVM(ctx)
 	return err
 }
 

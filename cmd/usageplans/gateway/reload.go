@@ -79,6 +79,9 @@ func (g *Gateway) Reload(ctx context.Context, reason string) (ReloadResult, erro
 		configSHA256: cd, loaded: time.Now()}).withNames(cfg)
 	if m != nil {
 		next.module = m
+		// The old module's code is released once the VMs it still runs have drained
+		// (host.Module.Close waits for its last VM).
+		cur.module.Close(context.WithoutCancel(ctx))
 	}
 	g.cur.Store(next)
 	g.stats.reloadOK.Add(1)
