@@ -52,6 +52,10 @@ type Options struct {
 	// WatchInterval is how often Wasm and Config are checked for changes (size and
 	// modification time); 0 means one second, a negative value turns watching off.
 	WatchInterval time.Duration
+	// TickInterval is how often the gateway checks whether a VM's proxy_on_tick is due (the
+	// period the filter set with proxy_set_tick_period_milliseconds, on Clock); 0 means
+	// 10 ms, a negative value turns ticks off.
+	TickInterval time.Duration
 	// Clock is the filter's wall and monotonic time; nil means the system clock. Tests pass
 	// a host.FakeClock so that token buckets and quota periods do not move under them.
 	Clock host.Clock
@@ -78,6 +82,7 @@ type Gateway struct {
 	nextWorker   atomic.Uint64
 	draining     atomic.Bool
 	stopWatch    chan struct{}
+	stopTicks    context.CancelFunc // nil when ticks are off
 	background   sync.WaitGroup
 	done         chan struct{} // closed when the gateway stops serving
 	serveErr     error
@@ -131,6 +136,17 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 		g.background.Add(1)
 		go g.watch(o.WatchInterval, stamps)
 	}
+	if o.TickInterval > 0 {
+		// Envoy fires each root context's tick timer on its worker; the host's driver does
+		// the same for every current VM (Plugin.RunTicks).
+		tickCtx, stop := context.WithCancel(context.Background())
+		g.stopTicks = stop
+		g.background.Add(1)
+		go func() {
+			defer g.background.Done()
+			g.plugin.RunTicks(tickCtx, o.TickInterval)
+		}()
+	}
 	a := g.active()
 	g.logf("serving on http://%s (admin http://%s): %d workers, vm_id %s, root_id %s, module %s sha256 %s, configuration %s",
 		g.ln.Addr(), g.adminLn.Addr(), o.Workers, o.VMID, o.RootID, o.Wasm, short(a.wasmSHA256), o.Config)
@@ -152,6 +168,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WatchInterval == 0 {
 		o.WatchInterval = time.Second
+	}
+	if o.TickInterval == 0 {
+		o.TickInterval = 10 * time.Millisecond
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -304,6 +323,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.draining.Store(true)
 		g.logf("shutting down: draining in-flight requests")
 		close(g.stopWatch)
+		if g.stopTicks != nil {
+			g.stopTicks()
+		}
 		err := g.srv.Shutdown(ctx)
 		if err != nil {
 			g.srv.Close()
