@@ -6,10 +6,14 @@
 // entries (the key's own entry with its per-key buckets and quota, then one entry per
 // shared stage-method or account bucket). Decide first reads and checks every entry
 // without writing; any denial ends there and nothing is consumed. Then it commits the
-// entries one by one, each with its own bounded CAS loop that checks again before taking.
-// If a later entry now denies (another worker took the last token in between) or its loop
-// gives up, the entries already committed get their token and quota back, so a rejected
-// request consumes nothing, up to a give-back that itself loses every CAS attempt.
+// entries one by one, each with its own bounded CAS loop that checks again before taking:
+// the shared entries first, the key's entry last. If a later entry now denies (another
+// worker took the last token in between) or its loop gives up, the entries already
+// committed get their token back, so a rejected request consumes nothing, up to a
+// give-back that itself loses every CAS attempt. The key's entry goes last because it holds
+// the quota: were it committed first, a request of the same key arriving before the
+// give-back would see the quota spent and be told to wait hours; this way it can only find
+// a shared bucket one token short, a wait of a second or so.
 package core
 
 import (
@@ -291,9 +295,14 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		return deny
 	}
 
-	// Phase 2: commit entry by entry, checking again against what each write replaces.
-	for k := range ents {
-		e := &ents[k]
+	// Phase 2: commit entry by entry, checking again against what each write replaces: the
+	// shared entries first, the key's entry (ents[0] when there is one) last.
+	first := 0
+	if ents[0].plan != nil {
+		first = 1
+	}
+	for n := range ents {
+		e := &ents[(first+n)%len(ents)]
 		ok := false
 		// The first attempt writes over the very entry phase 1 checked, so its results
 		// stand; an attempt after a CAS mismatch decides on the entry read again.
@@ -312,7 +321,7 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 			e.committed = true
 			continue
 		}
-		dc.giveBack(ents[:k], lims, qa, now)
+		dc.giveBack(ents, lims, qa, now)
 		if err != nil {
 			return failure(d, err)
 		}
@@ -417,8 +426,8 @@ func prune(en *state.Entry, keep []*config.Limit) {
 	en.Buckets = kept
 }
 
-// giveBack returns what the committed entries took; a give-back that loses every CAS
-// attempt leaves the request counted (the safe side).
+// giveBack returns what the committed entries of ents took; a give-back that loses every
+// CAS attempt leaves the token taken (the safe side).
 func (dc *Decider) giveBack(ents []entry, lims []config.Limit, qa *limit.QuotaAt, now time.Time) {
 	for k := range ents {
 		e := &ents[k]

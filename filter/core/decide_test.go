@@ -235,30 +235,61 @@ func (h *hookStore) Set(key string, value []byte, cas uint32) error {
 	return h.MemStore.Set(key, value, cas)
 }
 
-// TestLateConflictGivesBack: k1 passes every check, commits its own entry, then another
-// worker takes the account's last token before k1 commits it. k1 is throttled and gets its
-// token and quota back.
-func TestLateConflictGivesBack(t *testing.T) {
-	cfg := shop(t, `"accountThrottle": {"rateLimit": 1000, "burstLimit": 1000}`, `"accountThrottle": {"rateLimit": 1, "burstLimit": 1}`)
+// TestNoFalseQuotaExceeded (issue 3 review): k1 passes every check, then another worker
+// takes the account's last token before k1 commits. Meanwhile a second request of k1 must
+// not find k1's quota spent by the request that is about to fail: the shared buckets are
+// committed before the key's entry, so it sees the account bucket empty, a one-second 429,
+// not a quota 429 with a wait of hours.
+func TestNoFalseQuotaExceeded(t *testing.T) {
+	cfg := shop(t, `"accountThrottle": {"rateLimit": 1000, "burstLimit": 1000}`, `"accountThrottle": {"rateLimit": 1, "burstLimit": 1}`,
+		`"quota": {"limit": 3, "offset": 0, "period": "DAY"}`, `"quota": {"limit": 1, "offset": 0, "period": "DAY"}`)
 	mem := &state.MemStore{}
-	var other Decision
+	var other, same Decision
 	hs := &hookStore{MemStore: mem, key: "usageplans:account", hook: func() {
 		other = Decide(cfg, get("/items", k2), t0, mem)
+		same = Decide(cfg, get("/items", k1), t0, mem)
 	}}
 	d := Decide(cfg, get("/items", k1), t0, hs)
 	if other.Outcome != Allow {
 		t.Fatalf("the other worker's request: %v (%s), want allowed", other.Outcome, other.Reason)
 	}
-	if d.Outcome != Throttled || d.Limit.ID != "account" || d.RetryAfter != 1 {
-		t.Fatalf("got %v limit %v retry %d (%s), want throttled by account, retry 1", d.Outcome, d.Limit, d.RetryAfter, d.Reason)
+	for name, got := range map[string]Decision{"the racing request": d, "the same key meanwhile": same} {
+		if got.Outcome != Throttled || got.Limit.ID != "account" || got.RetryAfter != 1 {
+			t.Errorf("%s: %v limit %v retry %d (%s), want throttled by account, retry 1", name, got.Outcome, got.Limit, got.RetryAfter, got.Reason)
+		}
 	}
+	// Neither k1 request counted: the quota holds only the initial period's mark.
 	e := stored(t, mem, "usageplans:key:basic:k1")
-	want := state.Entry{
-		Quota:   limit.Counter{Window: time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC).Unix(), Used: 0, Created: t0.Unix()},
-		Buckets: []state.Slot{{Name: "plan:basic", Bucket: limit.Bucket{Tokens: 2, Last: t0.UnixNano()}}},
-	}
+	want := state.Entry{Quota: limit.Counter{Window: time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC).Unix(), Used: 0, Created: t0.Unix()}}
 	if !reflect.DeepEqual(e, want) {
-		t.Fatalf("k1's entry after the give-back:\n got %+v\nwant %+v", e, want)
+		t.Fatalf("k1's entry:\n got %+v\nwant %+v", e, want)
+	}
+}
+
+// TestLateConflictGivesBack: k1 passes every check and takes an account token, then
+// another request of k1 takes its last quota before k1's entry is committed. The first
+// request gets the quota's 429 and gives its account token back.
+func TestLateConflictGivesBack(t *testing.T) {
+	cfg := shop(t, `"accountThrottle": {"rateLimit": 1000, "burstLimit": 1000}`, `"accountThrottle": {"rateLimit": 1, "burstLimit": 2}`,
+		`"quota": {"limit": 3, "offset": 0, "period": "DAY"}`, `"quota": {"limit": 1, "offset": 0, "period": "DAY"}`)
+	mem := &state.MemStore{}
+	var other Decision
+	hs := &hookStore{MemStore: mem, key: "usageplans:key:basic:k1", hook: func() {
+		other = Decide(cfg, get("/items", k1), t0, mem)
+	}}
+	d := Decide(cfg, get("/items", k1), t0, hs)
+	if other.Outcome != Allow {
+		t.Fatalf("the other request: %v (%s), want allowed", other.Outcome, other.Reason)
+	}
+	if d.Outcome != QuotaExceeded || d.RetryAfter != 50400 {
+		t.Fatalf("got %v retry %d (%s), want quota exceeded, retry 50400", d.Outcome, d.RetryAfter, d.Reason)
+	}
+	acct := stored(t, mem, "usageplans:account")
+	if got := acct.Bucket("account"); got != (limit.Bucket{Tokens: 1, Last: t0.UnixNano()}) {
+		t.Fatalf("account bucket after the give-back: %+v, want 1 token (the other request's taken)", got)
+	}
+	if e := stored(t, mem, "usageplans:key:basic:k1"); e.Quota.Used != 1 || e.Bucket("plan:basic").Tokens != 1 {
+		t.Fatalf("k1's entry %+v, want the other request counted once", e)
 	}
 }
 
@@ -283,13 +314,15 @@ func TestCASExhausted(t *testing.T) {
 	for _, policy := range []string{"CLOSED", "OPEN"} {
 		cfg := shop(t, `"rateLimitHeaders": true`, `"rateLimitHeaders": true, "casRetries": 3, "failurePolicy": "`+policy+`"`)
 		mem := &state.MemStore{}
-		d := Decide(cfg, get("/items", k1), t0, &bumpStore{MemStore: mem, key: "usageplans:account"})
-		want := `state: compare-and-swap attempts exhausted: 3 attempts on "usageplans:account"`
+		d := Decide(cfg, get("/items", k1), t0, &bumpStore{MemStore: mem, key: "usageplans:key:basic:k1"})
+		want := `state: compare-and-swap attempts exhausted: 3 attempts on "usageplans:key:basic:k1"`
 		if d.Outcome != Failure || !d.Exhausted() || d.Err.Error() != want || d.RateLimit.Set {
 			t.Fatalf("%s: got %v exhausted %v err %v, want a failure: %s", policy, d.Outcome, d.Exhausted(), d.Err, want)
 		}
-		if e := stored(t, mem, "usageplans:key:basic:k1"); e.Quota.Used != 0 || e.Bucket("plan:basic").Tokens != 2 {
-			t.Fatalf("%s: k1's entry %+v, want the request given back", policy, e)
+		// The account's token, committed before the key's entry, was given back.
+		acct := stored(t, mem, "usageplans:account")
+		if got := acct.Bucket("account"); got != (limit.Bucket{Tokens: 1000, Last: t0.UnixNano()}) {
+			t.Fatalf("%s: account bucket %+v, want its token given back", policy, got)
 		}
 		r, reject := Respond(cfg, &d)
 		if reject != (policy == "CLOSED") {
