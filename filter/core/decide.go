@@ -278,9 +278,10 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		check(&e.snap.Entry, e, lims, res, &qr, qa, now)
 	}
 	if deny, ok := dc.verdict(d, lims, res, quota, qr, qa, now); !ok {
-		// A key's first request marks its quota's initial period even when it is denied
-		// (an offset at or above the limit): otherwise that period would never end.
-		if e := &ents[0]; quota != nil && !e.snap.Found {
+		// A quota's first request marks its initial period even when it is denied (an
+		// offset at or above the limit): otherwise that period would never end. The
+		// entry may exist already, with buckets, when a reload added the quota.
+		if e := &ents[0]; quota != nil && e.snap.Entry.Quota.Created == 0 {
 			err := dc.txn.Commit(&e.snap, func(en *state.Entry) bool {
 				if en.Quota.Created != 0 {
 					return false

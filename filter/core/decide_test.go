@@ -364,6 +364,29 @@ func TestOffset(t *testing.T) {
 	})
 }
 
+// TestOffsetAddedLater (issue 3 review): a reload adds a quota whose offset equals its
+// limit to a plan whose key already has an entry (its throttle bucket). The first request
+// after it still marks the initial period, so the key is blocked until the end of that day
+// only, not forever with a Retry-After that never comes true.
+func TestOffsetAddedLater(t *testing.T) {
+	cfg := shop(t, `"quota": {"limit": 3, "offset": 0, "period": "DAY"}`, `"quota": {"limit": 3, "offset": 3, "period": "DAY"}`)
+	var s state.MemStore
+	old := state.Entry{Buckets: []state.Slot{{Name: "plan:basic", Bucket: limit.Bucket{Tokens: 1, Last: t0.Add(-time.Hour).UnixNano()}}}}
+	_ = s.Set("usageplans:key:basic:k1", state.AppendEncode(nil, &old), 0)
+	mar15 := time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC)
+	q := func(reset int64) RateLimit {
+		return RateLimit{Set: true, Limit: 0, Remaining: 0, Reset: reset, Window: 86400, Name: "quota"}
+	}
+	run(t, cfg, &s, "usageplans:key:basic:k1", []step{
+		{at: t0, req: get("/items", k1), outcome: QuotaExceeded, retry: 50400, rl: q(50400)},
+		{at: t0.Add(time.Hour), req: get("/items", k1), outcome: QuotaExceeded, retry: 46800, rl: q(46800), unchanged: true},
+		{at: mar15, req: get("/items", k1), outcome: Allow, rl: RateLimit{Set: true, Limit: 2, Remaining: 1, Reset: 1, Window: 2, Name: "plan:basic"}},
+	})
+	if e := stored(t, &s, "usageplans:key:basic:k1"); e.Quota != (limit.Counter{Window: mar15.Unix(), Used: 1, Created: t0.Unix()}) {
+		t.Fatalf("quota counter %+v, want the initial period marked at %d and one request counted on the 15th", e.Quota, t0.Unix())
+	}
+}
+
 func TestShadowModeConsumesNothingOnDenial(t *testing.T) {
 	cfg := shop(t, `"rateLimitHeaders": true`, `"rateLimitHeaders": true, "shadowMode": true`)
 	var s state.MemStore
