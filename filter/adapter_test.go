@@ -356,6 +356,31 @@ func TestCASExhaustedCounted(t *testing.T) {
 	}
 }
 
+// A denied request that could not give a shared bucket its token back is counted and
+// logged at warn (issue 3 review); its own outcome stands.
+func TestGiveBackFailedCounted(t *testing.T) {
+	h := start(t, baseConfig, types.OnPluginStartStatusOK)
+	id := h.host.InitializeHttpContext()
+	h.host.CallOnRequestHeaders(id, [][2]string{{":method", "GET"}, {":path", "/pets"}, {":authority", "other"}}, true)
+	hc := h.vm.plugin.NewHttpContext(id).(*httpContext)
+	d := core.Decision{Outcome: core.Failure, Plan: h.vm.plugin.cfg.Plans[0], GiveBackFailed: true,
+		Err: fmt.Errorf("usageplans:key:gold:gold-key: %w", state.ErrExhausted)}
+	if act := hc.act(&d); act != types.ActionPause {
+		t.Errorf("act = %v, want Pause", act)
+	}
+	want := map[string]int64{"usageplans.requests.giveback_failed": 1, "usageplans.requests.cas_exhausted": 1}
+	if got := h.counters("usageplans.requests.giveback_failed", "usageplans.requests.cas_exhausted"); !equalMaps(got, want) {
+		t.Errorf("counters = %v, want %v", got, want)
+	}
+	wantLogs := []string{
+		`usageplans: give-back failed, a shared bucket stays a token short: outcome=failure reason="" plan=gold error="usageplans:key:gold:gold-key: state: compare-and-swap attempts exhausted"`,
+		`usageplans: state failure: outcome=failure reason="" plan=gold error="usageplans:key:gold:gold-key: state: compare-and-swap attempts exhausted"`,
+	}
+	if got := h.host.GetWarnLogs(); !slices.Equal(got, wantLogs) {
+		t.Errorf("warn logs:\n%q\nwant\n%q", got, wantLogs)
+	}
+}
+
 // A panic while deciding is recovered and answered by the failure policy: the request does
 // not hang and the VM lives on.
 func TestPanicRecovered(t *testing.T) {

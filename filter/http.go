@@ -97,6 +97,10 @@ func (h *httpContext) apiKey(path string) string {
 // or answer locally. Shadow mode turns every rejection into a logged, counted admission.
 func (h *httpContext) act(d *core.Decision) types.Action {
 	h.removeSpoofedIdentity()
+	if d.GiveBackFailed {
+		h.metrics.giveBackFailure()
+		h.logDecision(proxywasm.LogWarn, d, "give-back failed, a shared bucket stays a token short")
+	}
 	switch d.Outcome {
 	case core.Pass:
 		return types.ActionContinue

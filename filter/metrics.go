@@ -39,10 +39,13 @@ var outcomeBytes = func() (b [numOutcomes][]byte) {
 // metrics are Envoy-style counters: usageplans.requests.<outcome> for every request the
 // filter decided, and usageplans.plan.<plan id>.<outcome> for those that reached a plan.
 // Their number is bounded by the configuration (plans × outcomes), never by keys or traffic.
+// usageplans.requests.giveback_failed counts denied requests that could not give a shared
+// bucket its token back (the bucket stays a token short until it refills).
 type metrics struct {
 	total           [numOutcomes]proxywasm.MetricCounter
 	perPlan         map[*config.Plan]*[numOutcomes]proxywasm.MetricCounter
 	panicsRecovered proxywasm.MetricCounter
+	giveBackFailed  proxywasm.MetricCounter
 }
 
 // newMetrics defines the counters of cfg. Defining a name twice (a reconfiguration) gives
@@ -60,6 +63,7 @@ func newMetrics(cfg *config.Config) *metrics {
 		m.perPlan[p] = &c
 	}
 	m.panicsRecovered = proxywasm.DefineCounterMetric("usageplans.panics_recovered")
+	m.giveBackFailed = proxywasm.DefineCounterMetric("usageplans.requests.giveback_failed")
 	return m
 }
 
@@ -83,4 +87,9 @@ func configRejected() {
 func (m *metrics) panicRecovered() {
 	defer func() { _ = recover() }()
 	m.panicsRecovered.Increment(1)
+}
+
+func (m *metrics) giveBackFailure() {
+	defer func() { _ = recover() }()
+	m.giveBackFailed.Increment(1)
 }

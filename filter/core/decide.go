@@ -87,6 +87,11 @@ type Decision struct {
 	// Err is the state failure (Failure): a store error, an entry that does not decode, or
 	// state.ErrExhausted when a CAS loop gave up (count it: cas_exhausted).
 	Err error
+
+	// GiveBackFailed is set when a request denied (or failed) after committing a shared
+	// entry could not give that entry's token back: the bucket stays one token short until
+	// it refills. Count it and warn; the outcome stands.
+	GiveBackFailed bool
 }
 
 // Exhausted reports whether the decision failed because a CAS loop gave up.
@@ -322,7 +327,7 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 			e.committed = true
 			continue
 		}
-		dc.giveBack(ents, lims, qa, now)
+		d.GiveBackFailed = !dc.giveBack(ents, lims, qa, now)
 		if err != nil {
 			return failure(d, err)
 		}
@@ -427,15 +432,17 @@ func prune(en *state.Entry, keep []*config.Limit) {
 	en.Buckets = kept
 }
 
-// giveBack returns what the committed entries of ents took; a give-back that loses every
-// CAS attempt leaves the token taken (the safe side).
-func (dc *Decider) giveBack(ents []entry, lims []config.Limit, qa *limit.QuotaAt, now time.Time) {
+// giveBack returns what the committed entries of ents took, and reports whether every
+// give-back was written; one that fails (a store error, every CAS attempt lost) leaves the
+// token taken (the safe side).
+func (dc *Decider) giveBack(ents []entry, lims []config.Limit, qa *limit.QuotaAt, now time.Time) (ok bool) {
+	ok = true
 	for k := range ents {
 		e := &ents[k]
 		if !e.committed {
 			continue
 		}
-		_ = dc.txn.Update(e.snap.Key, func(en *state.Entry) bool {
+		err := dc.txn.Update(e.snap.Key, func(en *state.Entry) bool {
 			for j := e.first; j < e.first+e.n; j++ {
 				en.SetBucket(lims[j].ID, lims[j].Throttle.GiveN(en.Bucket(lims[j].ID), now, 1))
 			}
@@ -444,8 +451,10 @@ func (dc *Decider) giveBack(ents []entry, lims []config.Limit, qa *limit.QuotaAt
 			}
 			return true
 		})
+		ok = ok && err == nil
 		e.committed = false
 	}
+	return ok
 }
 
 // verdict turns the results into a denial, or reports ok. The quota wins over a throttle:

@@ -281,8 +281,8 @@ func TestLateConflictGivesBack(t *testing.T) {
 	if other.Outcome != Allow {
 		t.Fatalf("the other request: %v (%s), want allowed", other.Outcome, other.Reason)
 	}
-	if d.Outcome != QuotaExceeded || d.RetryAfter != 50400 {
-		t.Fatalf("got %v retry %d (%s), want quota exceeded, retry 50400", d.Outcome, d.RetryAfter, d.Reason)
+	if d.Outcome != QuotaExceeded || d.RetryAfter != 50400 || d.GiveBackFailed {
+		t.Fatalf("got %v retry %d give-back failed %v (%s), want quota exceeded, retry 50400", d.Outcome, d.RetryAfter, d.GiveBackFailed, d.Reason)
 	}
 	acct := stored(t, mem, "usageplans:account")
 	if got := acct.Bucket("account"); got != (limit.Bucket{Tokens: 1, Last: t0.UnixNano()}) {
@@ -331,6 +331,50 @@ func TestCASExhausted(t *testing.T) {
 		if reject && (r.Status != 500 || r.Body != `{"message":"Internal server error"}`) {
 			t.Fatalf("%s: response %+v, want the 500 failure response", policy, r)
 		}
+	}
+}
+
+// scriptStore is a MemStore whose Sets can be made to fail: fail gets the key and how many
+// Sets of it were tried so far, this one included.
+type scriptStore struct {
+	*state.MemStore
+	sets map[string]int
+	fail func(key string, n int) error
+}
+
+func (s *scriptStore) Set(key string, value []byte, cas uint32) error {
+	s.sets[key]++
+	if err := s.fail(key, s.sets[key]); err != nil {
+		return err
+	}
+	return s.MemStore.Set(key, value, cas)
+}
+
+// TestGiveBackFailed (issue 3 review): the key's entry loses every CAS attempt, and giving
+// the account's token back fails too. The Decision says so, for the adapter to count and
+// log, and the token stays taken (the safe side).
+func TestGiveBackFailed(t *testing.T) {
+	cfg := shop(t)
+	mem := &state.MemStore{}
+	ss := &scriptStore{MemStore: mem, sets: map[string]int{}, fail: func(key string, n int) error {
+		switch {
+		case key == "usageplans:key:basic:k1":
+			return state.ErrCASMismatch
+		case key == "usageplans:account" && n > 1:
+			return errors.New("shared data full")
+		}
+		return nil
+	}}
+	d := Decide(cfg, get("/items", k1), t0, ss)
+	if d.Outcome != Failure || !d.Exhausted() || !d.GiveBackFailed {
+		t.Fatalf("got %v exhausted %v give-back failed %v (%v), want a CAS failure with a failed give-back", d.Outcome, d.Exhausted(), d.GiveBackFailed, d.Err)
+	}
+	acct := stored(t, mem, "usageplans:account")
+	if got := acct.Bucket("account"); got != (limit.Bucket{Tokens: 999, Last: t0.UnixNano()}) {
+		t.Fatalf("account bucket %+v, want the token still taken", got)
+	}
+	if want := map[string]int{"usageplans:key:basic:k1": 8, "usageplans:account": 2}; !reflect.DeepEqual(ss.sets, want) {
+		t.Fatalf("sets tried %v, want %v", ss.sets, want)
 	}
 }
 
