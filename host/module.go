@@ -223,6 +223,14 @@ func (m *Module) releaseLocked(ctx context.Context) error {
 	return m.compiled.Close(ctx)
 }
 
+// Closed reports whether the compiled code was released (Close was called and no VM of the
+// module runs any more).
+func (m *Module) Closed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}
+
 // acquireVM counts a VM about to be instantiated; false once Close was called.
 func (m *Module) acquireVM() bool {
 	m.mu.Lock()
