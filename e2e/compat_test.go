@@ -102,6 +102,31 @@ func TestModuleLoadsInEnvoy133(t *testing.T) {
 			if _, err := hrt.Compile(ctx, wasm); err != nil {
 				t.Errorf("the host refuses the module under its default (envoy-1.33) profile: %v", err)
 			}
+			// cpp-host restricts what _initialize and proxy_on_memory_allocate may call
+			// (restricted_callback): the module must start and serve under that restriction
+			// in both profiles (e.g. no package-level proxywasm.Define*Metric).
+			for _, profile := range []host.WASIProfile{host.WASIEnvoy133, host.WASICurrent} {
+				prt, err := host.NewRuntime(ctx, host.Options{WASI: profile, CompilationCache: compileCache})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer prt.Close(ctx)
+				m, err := prt.Compile(ctx, wasm)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := prt.NewPlugin(ctx, m, host.PluginConfig{Name: "usageplans", RootID: "usageplans", VMID: "usageplans",
+					Configuration: []byte(fltOptions())})
+				if err != nil {
+					t.Errorf("%s: the module does not start under cpp-host's restrictions: %v", profile, err)
+					continue
+				}
+				if _, err := p.Do(ctx, fltGet("/pets", apiKey(fltGold)), func(context.Context, *host.Request) (*host.Response, error) {
+					return &host.Response{Status: 200}, nil
+				}); err != nil {
+					t.Errorf("%s: a request: %v", profile, err)
+				}
+			}
 		})
 	}
 }
