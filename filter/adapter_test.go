@@ -356,6 +356,34 @@ func TestCASExhaustedCounted(t *testing.T) {
 	}
 }
 
+// A shared bucket's CAS loop that gave up admits the request without its token (issue 3
+// review): counted as allowed and as cas_exhausted, and logged at warn.
+func TestSharedCASExhaustedAdmitted(t *testing.T) {
+	h := start(t, baseConfig, types.OnPluginStartStatusOK)
+	id := h.host.InitializeHttpContext()
+	h.host.CallOnRequestHeaders(id, [][2]string{{":method", "GET"}, {":path", "/pets"}, {":authority", "other"}, key(goldKey)}, true)
+	hc := h.vm.plugin.NewHttpContext(id).(*httpContext)
+	cfg := h.vm.plugin.cfg
+	d := core.Decision{Outcome: core.Allow, Reason: "within every limit", Plan: cfg.Plans[0], Key: cfg.Keys[0],
+		Err: fmt.Errorf("%w: 8 attempts on \"usageplans:account\"", state.ErrExhausted)}
+	if act := hc.act(&d); act != types.ActionContinue {
+		t.Errorf("act = %v, want Continue", act)
+	}
+	if r := h.host.GetSentLocalResponse(id); r != nil {
+		t.Errorf("answered %d %q, want admitted", r.StatusCode, r.Data)
+	}
+	want := map[string]int64{"usageplans.requests.allowed": 1, "usageplans.plan.gold.allowed": 1,
+		"usageplans.requests.cas_exhausted": 1, "usageplans.plan.gold.cas_exhausted": 1, "usageplans.requests.failure": 0}
+	if got := h.counters("usageplans.requests.allowed", "usageplans.plan.gold.allowed", "usageplans.requests.cas_exhausted",
+		"usageplans.plan.gold.cas_exhausted", "usageplans.requests.failure"); !equalMaps(got, want) {
+		t.Errorf("counters = %v, want %v", got, want)
+	}
+	wantLogs := []string{`usageplans: shared bucket contended, admitted without its token: outcome=allowed reason="within every limit" key_id=gold-key plan=gold error="state: compare-and-swap attempts exhausted: 8 attempts on \"usageplans:account\""`}
+	if got := h.host.GetWarnLogs(); !slices.Equal(got, wantLogs) {
+		t.Errorf("warn logs:\n%q\nwant\n%q", got, wantLogs)
+	}
+}
+
 // A denied request that could not give a shared bucket its token back is counted and
 // logged at warn (issue 3 review); its own outcome stands.
 func TestGiveBackFailedCounted(t *testing.T) {

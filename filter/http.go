@@ -106,6 +106,10 @@ func (h *httpContext) act(d *core.Decision) types.Action {
 		return types.ActionContinue
 	case core.Allow:
 		h.record(outcomeAllowed, d)
+		if d.Exhausted() { // a shared bucket was contended: admitted without its token
+			h.metrics.count(outcomeCASExhausted, d.Plan)
+			h.logDecision(proxywasm.LogWarn, d, "shared bucket contended, admitted without its token")
+		}
 		h.admit(d)
 		return types.ActionContinue
 	case core.Failure:

@@ -15,7 +15,7 @@ const (
 	outcomeThrottled
 	outcomeQuotaExceeded
 	outcomeShadowDenied // shadow mode: would have been rejected, was let through
-	outcomeCASExhausted // the compare-and-swap loop gave up; the failure policy decided
+	outcomeCASExhausted // a compare-and-swap loop gave up: on the key's entry the failure policy decided; on a shared bucket the request is also counted allowed
 	outcomeFailure      // a state or internal failure (including a recovered panic)
 	outcomeUnmatched    // no resource/method matched and the configuration denies that
 	numOutcomes

@@ -14,6 +14,14 @@
 // the quota: were it committed first, a request of the same key arriving before the
 // give-back would see the quota spent and be told to wait hours; this way it can only find
 // a shared bucket one token short, a wait of a second or so.
+//
+// Contention on a shared entry is not a failure: when the CAS loop of a stage-method or
+// account bucket gives up, the request goes on without taking that bucket's token, whatever
+// the failure policy, and if admitted its Decision.Err says so (count it: cas_exhausted).
+// A shared bucket guards the upstream as a whole and promises nothing to one key; failing
+// there turned load into 500s exactly when the bucket was busiest. The failure policy
+// decides only when the key's own entry (its buckets and quota, the per-key promise) cannot
+// be read or written.
 package core
 
 import (
@@ -85,7 +93,9 @@ type Decision struct {
 	RateLimit RateLimit
 
 	// Err is the state failure (Failure): a store error, an entry that does not decode, or
-	// state.ErrExhausted when a CAS loop gave up (count it: cas_exhausted).
+	// state.ErrExhausted when a CAS loop gave up (count it: cas_exhausted). On an Allow it
+	// is the state.ErrExhausted of a shared bucket the request was admitted without
+	// (count it too; see the package doc).
 	Err error
 
 	// GiveBackFailed is set when a request denied (or failed) after committing a shared
@@ -307,6 +317,7 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 	if ents[0].plan != nil {
 		first = 1
 	}
+	var skipped error // a shared entry's loop that gave up: admitted without its token
 	for n := range ents {
 		e := &ents[(first+n)%len(ents)]
 		ok := false
@@ -327,6 +338,10 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 			e.committed = true
 			continue
 		}
+		if e.plan == nil && errors.Is(err, state.ErrExhausted) {
+			skipped = err
+			continue
+		}
 		d.GiveBackFailed = !dc.giveBack(ents, lims, qa, now)
 		if err != nil {
 			return failure(d, err)
@@ -334,7 +349,7 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		deny, _ := dc.verdict(d, lims, res, quota, qr, qa, now)
 		return deny
 	}
-	d.Outcome, d.Reason = Allow, "within every limit"
+	d.Outcome, d.Reason, d.Err = Allow, "within every limit", skipped
 	if dc.headers {
 		d.RateLimit = binding(d.Plan, lims, res, qr, qa, now)
 	}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -332,6 +333,63 @@ func TestCASExhausted(t *testing.T) {
 			t.Fatalf("%s: response %+v, want the 500 failure response", policy, r)
 		}
 	}
+}
+
+// TestSharedCASExhausted (issue 3 review): a shared bucket's CAS loop that gives up does not
+// fail the request, whatever the failure policy: it is admitted without that bucket's token
+// (Err says so, for the cas_exhausted counter), and the key's own entry counts it as usual.
+// With and without a key.
+func TestSharedCASExhausted(t *testing.T) {
+	for _, policy := range []string{"CLOSED", "OPEN"} {
+		cfg := shop(t, `"rateLimitHeaders": true`, `"rateLimitHeaders": true, "casRetries": 3, "failurePolicy": "`+policy+`"`)
+		for _, req := range []Request{get("/items", k1), get("/", "")} {
+			mem := &state.MemStore{}
+			d := Decide(cfg, req, t0, &bumpStore{MemStore: mem, key: "usageplans:account"})
+			want := `state: compare-and-swap attempts exhausted: 3 attempts on "usageplans:account"`
+			if d.Outcome != Allow || !d.Exhausted() || d.Err.Error() != want {
+				t.Fatalf("%s %s: got %v exhausted %v err %v, want allowed with: %s", policy, req.Path, d.Outcome, d.Exhausted(), d.Err, want)
+			}
+			if r, reject := Respond(cfg, &d); reject {
+				t.Fatalf("%s %s: answered %+v", policy, req.Path, r)
+			}
+			// bumpStore left the account entry empty: no token taken.
+			if acct := stored(t, mem, "usageplans:account"); len(acct.Buckets) != 0 {
+				t.Fatalf("%s %s: account entry %+v, want no bucket written", policy, req.Path, acct)
+			}
+			if req.Key == "" {
+				continue
+			}
+			e := stored(t, mem, "usageplans:key:basic:k1")
+			if e.Quota.Used != 1 || e.Bucket("plan:basic").Tokens != 1 {
+				t.Fatalf("%s: k1's entry %+v, want the request counted", policy, e)
+			}
+		}
+	}
+}
+
+// TestHammerSharedBucket (issue 3 review): 8 workers without keys race through the account
+// bucket alone with one CAS attempt each, so loops give up often. None fails; each request
+// either took a token or was admitted without one and says so.
+func TestHammerSharedBucket(t *testing.T) {
+	cfg := shop(t, `"accountThrottle": {"rateLimit": 1000, "burstLimit": 1000}`, `"accountThrottle": {"rateLimit": 0.000001, "burstLimit": 100000}`,
+		`"rateLimitHeaders": true`, `"rateLimitHeaders": true, "casRetries": 1`)
+	var s state.MemStore
+	var exhausted atomic.Int64
+	const workers, perWorker = 8, 5000
+	got := hammer(t, workers, perWorker, func(dc *Decider) Decision {
+		d := dc.Decide(cfg, get("/", ""), t0, &s)
+		if d.Exhausted() {
+			exhausted.Add(1)
+		}
+		return d
+	})
+	acct := stored(t, &s, "usageplans:account")
+	taken := 100000 - acct.Bucket("account").Tokens
+	if got[Allow] != workers*perWorker || taken+exhausted.Load() != workers*perWorker {
+		t.Fatalf("outcomes %v, %d tokens taken, %d admitted without one; want all %d admitted, each counted once",
+			got, taken, exhausted.Load(), workers*perWorker)
+	}
+	t.Logf("%d of %d CAS loops gave up", exhausted.Load(), workers*perWorker)
 }
 
 // scriptStore is a MemStore whose Sets can be made to fail: fail gets the key and how many

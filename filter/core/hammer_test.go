@@ -50,11 +50,13 @@ func TestHammerQuota(t *testing.T) {
 
 // TestHammerAllOrNothing: requests race through the key's entry and the shared account
 // bucket (burst 300, no refill to speak of). Exactly 300 are admitted, and the key's quota
-// and plan bucket count exactly those: every request denied after committing its own
-// entry gave back what it had taken.
+// and plan bucket count exactly those: every request denied after committing a shared
+// entry gave back what it had taken. casRetries is raised so that no account loop gives up
+// (which would admit a request without its token).
 func TestHammerAllOrNothing(t *testing.T) {
 	cfg := shop(t, `"accountThrottle": {"rateLimit": 1000, "burstLimit": 1000}`, `"accountThrottle": {"rateLimit": 0.000001, "burstLimit": 300}`,
-		`"throttle": {"rateLimit": 100, "burstLimit": 100}`, `"throttle": {"rateLimit": 100000, "burstLimit": 100000}`)
+		`"throttle": {"rateLimit": 100, "burstLimit": 100}`, `"throttle": {"rateLimit": 100000, "burstLimit": 100000}`,
+		`"rateLimitHeaders": true`, `"rateLimitHeaders": true, "casRetries": 1000`)
 	var s state.MemStore
 	got := hammer(t, 4, 200, func(dc *Decider) Decision {
 		return dc.Decide(cfg, get("/items", k2), t0, &s)
