@@ -329,3 +329,25 @@ func TestLocalResponseInResponse(t *testing.T) {
 		t.Errorf("response = %d %v %q (upstream called %d times), want 502 %v \"replaced\" after one upstream call", resp.Status, resp.Headers, resp.Body, up.count(), want)
 	}
 }
+
+// How a callback's raw result is read, as cpp-host's convertVmCallResultTo*Status: a value
+// above the type's last status stops the stream (this host used to let 5+ on headers, 4+ on
+// bodies and 2+ on trailers through).
+func TestCallbackResultStops(t *testing.T) {
+	tests := []struct {
+		kind callbackKind
+		raw  uint32
+		stop bool
+	}{
+		{headersCallback, 0, false}, {headersCallback, 1, true}, {headersCallback, 2, false},
+		{headersCallback, 3, true}, {headersCallback, 4, true}, {headersCallback, 5, true},
+		{headersCallback, 0xFFFFFFFF, true},
+		{dataCallback, 0, false}, {dataCallback, 1, true}, {dataCallback, 3, true}, {dataCallback, 4, true},
+		{trailersCallback, 0, false}, {trailersCallback, 1, true}, {trailersCallback, 2, true},
+	}
+	for _, tt := range tests {
+		if got := stops(tt.kind, tt.raw); got != tt.stop {
+			t.Errorf("stops(kind %d, %d) = %v, want %v", tt.kind, tt.raw, got, tt.stop)
+		}
+	}
+}

@@ -133,26 +133,27 @@ func (s *Stream) signal() {
 type callbackKind int
 
 const (
-	headersCallback  callbackKind = iota // FilterHeadersStatus: 1, 3, 4 stop
-	dataCallback                         // FilterDataStatus: 1, 2, 3 stop
-	trailersCallback                     // FilterTrailersStatus: 1 stops
+	headersCallback  callbackKind = iota // FilterHeadersStatus: all but 0 and 2 stop
+	dataCallback                         // FilterDataStatus: all but 0 stop
+	trailersCallback                     // FilterTrailersStatus: all but 0 stop
 )
 
+// stops reads a callback's result as cpp-host's convertVmCallResultTo*Status does: values
+// above the last status of the type stop the stream too (as StopAllIterationAndWatermark,
+// StopIterationNoBuffer, StopIteration), so only Continue (0) and, for headers,
+// ContinueAndEndStream (2) let it go on.
 func stops(kind callbackKind, raw uint32) bool {
-	switch kind {
-	case headersCallback:
-		return raw == 1 || raw == 3 || raw == 4
-	case dataCallback:
-		return raw >= 1 && raw <= 3
+	if kind == headersCallback {
+		return raw != 0 && raw != 2
 	}
-	return raw == 1
+	return raw != 0
 }
 
 // callback runs one HTTP callback of direction dir and records whether it stopped the
 // stream. It returns ActionPause when the stream stopped (including by a local response,
 // whatever the guest returned: Envoy's stopNextIteration) and ActionContinue otherwise;
-// values other than 0 and 1 are read as Envoy reads them (e.g. 3, StopAllIterationAndBuffer,
-// stops headers; 2, ContinueAndEndStream, does not).
+// values other than 0 and 1 are read as Envoy reads them (see stops: e.g. 3,
+// StopAllIterationAndBuffer, stops headers; 2, ContinueAndEndStream, does not; 7 stops).
 func (s *Stream) callback(dir StreamType, kind callbackKind, fn api.Function, name string, args ...uint64) (Action, error) {
 	v := s.vm
 	if s.closed {
