@@ -256,6 +256,25 @@ func TestRateLimitHeaders(t *testing.T) {
 		{"ratelimit-policy", "3;w=86400"}}, quotaBody)
 }
 
+// A bucket that never refills (rateLimit 0, as AWS allows) still answers 429 once empty,
+// with a Retry-After of a day rather than the 292 years of an endless wait (issue 3
+// review); RateLimit-Policy gets no window.
+func TestNeverRefillingBucket(t *testing.T) {
+	cfg := strings.Replace(withOptions(`"rateLimitHeaders": true`), `"throttle": {"rateLimit": 0.5, "burstLimit": 2}`, `"throttle": {"rateLimit": 0, "burstLimit": 2}`, 1)
+	h := start(t, cfg, types.OnPluginStartStatusOK)
+	h.get("/pets", key(tightKey))
+	o := h.get("/pets", key(tightKey))
+	want := [][2]string{{":status", "200"}, {"server", "upstream"}, {"ratelimit-limit", "2"},
+		{"ratelimit-remaining", "0"}, {"ratelimit-reset", "86400"}, {"ratelimit-policy", "2"}}
+	if !slices.Equal(o.response, want) {
+		t.Errorf("admitted response headers = %q\nwant                          %q", o.response, want)
+	}
+	h.clock = h.clock.Add(30 * 24 * time.Hour)
+	wantLocal(t, h.get("/pets", key(tightKey)), 429, [][2]string{{"content-type", "application/json"},
+		{"retry-after", "86400"}, {"ratelimit-limit", "2"}, {"ratelimit-remaining", "0"}, {"ratelimit-reset", "86400"},
+		{"ratelimit-policy", "2"}}, throttledBody)
+}
+
 // Shadow mode decides, counts and logs, adds the headers, and lets everything through.
 func TestShadowMode(t *testing.T) {
 	h := start(t, withOptions(`"shadowMode": true`, `"rateLimitHeaders": true`), types.OnPluginStartStatusOK)

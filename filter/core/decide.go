@@ -119,6 +119,12 @@ type RateLimit struct {
 	Name      string // the config Limit.ID, or "quota" (the quota of Decision.Plan)
 }
 
+// NeverSeconds is what Retry-After and RateLimit-Reset say of a bucket that never gives a
+// token again (a rate of 0 once it is empty, a burst of 0): a day, or less when the key's
+// quota period ends sooner. No wait would be true; a client told a day comes back after a
+// configuration change may have opened the bucket, where 2^63 ns would keep it away.
+const NeverSeconds = 24 * 60 * 60
+
 // Decider decides requests; it reuses its buffers, so one Decider serves one request at a
 // time (one per VM: proxy-wasm VMs are single-threaded).
 type Decider struct {
@@ -492,7 +498,7 @@ func (dc *Decider) verdict(d Decision, lims []config.Limit, res []result, quota 
 		if d.Limit == nil {
 			d.Limit = &lims[j]
 			if dc.headers {
-				d.RateLimit = bucketRateLimit(&lims[j], res[j], now)
+				d.RateLimit = bucketRateLimit(&lims[j], res[j], quota, qr, qa, now)
 			}
 		}
 		wait = max(wait, lims[j].Throttle.Wait(res[j].bucket, now, 1))
@@ -503,6 +509,9 @@ func (dc *Decider) verdict(d Decision, lims []config.Limit, res []result, quota 
 	d.Limit = dc.firedLimit(d.Limit)
 	d.Outcome, d.Reason = Throttled, throttledReason(d.Limit.Level)
 	d.RetryAfter = limit.Seconds(wait)
+	if wait == limit.MaxWait {
+		d.RetryAfter = neverSeconds(quota, qr, qa, now)
+	}
 	return d, false
 }
 
@@ -541,19 +550,43 @@ func binding(plan *config.Plan, lims []config.Limit, res []result, qr quotaResul
 			b = j
 		}
 	}
-	if plan != nil && plan.Quota != nil && (b < 0 || qa.Remaining(qr.counter) < res[b].remaining()) {
-		return quotaRateLimit(plan.Quota, qr, qa, now)
+	var quota *limit.Quota
+	if plan != nil {
+		quota = plan.Quota
+	}
+	if quota != nil && (b < 0 || qa.Remaining(qr.counter) < res[b].remaining()) {
+		return quotaRateLimit(quota, qr, qa, now)
 	}
 	if b < 0 {
 		return RateLimit{}
 	}
-	return bucketRateLimit(&lims[b], res[b], now)
+	return bucketRateLimit(&lims[b], res[b], quota, qr, qa, now)
 }
 
-func bucketRateLimit(l *config.Limit, r result, now time.Time) RateLimit {
-	return RateLimit{Set: true, Limit: l.Throttle.Burst, Remaining: r.remaining(),
-		Reset:  limit.Seconds(l.Throttle.UntilFull(r.bucket, now)),
-		Window: limit.Seconds(l.Throttle.FillTime()), Name: l.ID}
+// bucketRateLimit describes the bucket of l; quota (nil when none) is the key's, which
+// bounds what the headers say of a bucket that never refills.
+func bucketRateLimit(l *config.Limit, r result, quota *limit.Quota, qr quotaResult, qa *limit.QuotaAt, now time.Time) RateLimit {
+	rl := RateLimit{Set: true, Limit: l.Throttle.Burst, Remaining: r.remaining(), Name: l.ID}
+	full := l.Throttle.UntilFull(r.bucket, now)
+	if full == limit.MaxWait || l.Throttle.Burst <= 0 {
+		// Never full, or never a token: no reset to tell, and no window for the policy.
+		rl.Reset = neverSeconds(quota, qr, qa, now)
+		return rl
+	}
+	rl.Reset = limit.Seconds(full)
+	if fill := l.Throttle.FillTime(); fill != limit.MaxWait {
+		rl.Window = limit.Seconds(fill)
+	}
+	return rl
+}
+
+// neverSeconds is NeverSeconds, or the seconds until the quota period ends when that is
+// sooner; quota is nil when the key has none.
+func neverSeconds(quota *limit.Quota, qr quotaResult, qa *limit.QuotaAt, now time.Time) int64 {
+	if quota == nil {
+		return NeverSeconds
+	}
+	return min(NeverSeconds, limit.Seconds(qa.Reset(qr.counter).Sub(now)))
 }
 
 // quotaRateLimit describes the plan's quota q; qa is q at the request's instant.

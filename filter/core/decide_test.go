@@ -489,6 +489,59 @@ func TestOffsetAddedLater(t *testing.T) {
 	}
 }
 
+// TestNeverRefills (issue 3 review): a bucket with a rate of 0 never refills once empty, and
+// one with a burst of 0 closes its method. Their 429s stay 429s, but Retry-After and
+// RateLimit-Reset say a day (NeverSeconds), or less when the key's quota period ends
+// sooner, instead of the 9223372037 seconds of an endless wait; RateLimit-Policy gets no
+// window.
+func TestNeverRefills(t *testing.T) {
+	t.Run("rate 0, a daily quota", func(t *testing.T) {
+		cfg := shop(t, `"throttle": {"rateLimit": 1, "burstLimit": 2}`, `"throttle": {"rateLimit": 0, "burstLimit": 2}`)
+		var s state.MemStore
+		// 10:00 UTC: the day's quota ends in 14 h = 50400 s, sooner than a day.
+		pl := func(rem, reset int64) RateLimit {
+			return RateLimit{Set: true, Limit: 2, Remaining: rem, Reset: reset, Name: "plan:basic"}
+		}
+		run(t, cfg, &s, "usageplans:key:basic:k1", []step{
+			{at: t0, req: get("/items", k1), outcome: Allow, rl: pl(1, 50400)},
+			{at: t0, req: get("/items", k1), outcome: Allow, rl: pl(0, 50400)},
+			{at: t0.Add(time.Hour), req: get("/items", k1), outcome: Throttled, limit: "plan:basic", retry: 46800, rl: pl(0, 46800), unchanged: true},
+			// 40 days on, at 10:00 again: still empty, still until the day's end
+			{at: t0.Add(40 * 24 * time.Hour), req: get("/items", k1), outcome: Throttled, limit: "plan:basic", retry: 50400, rl: pl(0, 50400), unchanged: true},
+		})
+		var dc Decider
+		d := dc.Decide(cfg, get("/items", k1), t0, &s)
+		r, _ := Respond(cfg, &d)
+		want := Response{429, []h{{"content-type", "application/json"}, {"retry-after", "50400"}, {"ratelimit-limit", "2"},
+			{"ratelimit-remaining", "0"}, {"ratelimit-reset", "50400"}, {"ratelimit-policy", "2"}}, `{"message":"Too Many Requests"}`}
+		if !reflect.DeepEqual(r, want) {
+			t.Fatalf("response %+v\nwant     %+v", r, want)
+		}
+	})
+	t.Run("burst 0 closes a stage method, a monthly quota", func(t *testing.T) {
+		cfg := shop(t, `"/items/POST": {"throttlingRateLimit": 1, "throttlingBurstLimit": 1}`, `"/items/POST": {"throttlingRateLimit": 1, "throttlingBurstLimit": 0}`)
+		var s state.MemStore
+		post := get("/items", k2)
+		post.Method = "POST"
+		closed := RateLimit{Set: true, Limit: 0, Remaining: 0, Reset: NeverSeconds, Name: "stage:shop/prod:/items/POST"}
+		run(t, cfg, &s, "usageplans:key:big:k2", []step{
+			{at: t0, req: post, outcome: Throttled, limit: "stage:shop/prod:/items/POST", retry: NeverSeconds, rl: closed},
+			{at: t0.Add(time.Hour), req: post, outcome: Throttled, limit: "stage:shop/prod:/items/POST", retry: NeverSeconds, rl: closed, unchanged: true},
+			{at: t0, req: get("/items", k2), outcome: Allow, rl: RateLimit{Set: true, Limit: 100, Remaining: 99, Reset: 1, Window: 1, Name: "plan:big"}},
+		})
+	})
+	t.Run("rate 0, no quota", func(t *testing.T) {
+		cfg := shop(t, `"quota": {"limit": 1000, "period": "MONTH"}`, `"description": "no quota"`,
+			`"throttle": {"rateLimit": 100, "burstLimit": 100}`, `"throttle": {"rateLimit": 0, "burstLimit": 1}`)
+		var s state.MemStore
+		pl := RateLimit{Set: true, Limit: 1, Remaining: 0, Reset: NeverSeconds, Name: "plan:big"}
+		run(t, cfg, &s, "usageplans:key:big:k2", []step{
+			{at: t0, req: get("/items", k2), outcome: Allow, rl: pl},
+			{at: t0.Add(time.Minute), req: get("/items", k2), outcome: Throttled, limit: "plan:big", retry: NeverSeconds, rl: pl, unchanged: true},
+		})
+	})
+}
+
 func TestShadowModeConsumesNothingOnDenial(t *testing.T) {
 	cfg := shop(t, `"rateLimitHeaders": true`, `"rateLimitHeaders": true, "shadowMode": true`)
 	var s state.MemStore
