@@ -74,7 +74,38 @@ const (
 	bucketSize = 3 * 8
 )
 
-// AppendEncode appends the version-1 encoding of e to dst.
+// ErrInvalid is the cause of Check's errors: an entry Decode would refuse.
+var ErrInvalid = errors.New("invalid entry")
+
+// Check reports why e cannot be encoded so that Decode reads it back (a bucket name longer
+// than MaxName or used twice, a negative count, a fraction of a token out of range), or
+// nil. Commit checks before it writes: an entry no filter can read would fail every later
+// request of its key.
+func (e *Entry) Check() error {
+	if e.Quota.Used < 0 {
+		return fmt.Errorf("state: %w: negative quota count %d", ErrInvalid, e.Quota.Used)
+	}
+	for i := range e.Buckets {
+		s := &e.Buckets[i]
+		switch {
+		case len(s.Name) > MaxName:
+			return fmt.Errorf("state: %w: bucket %d has a name of %d bytes, longer than %d", ErrInvalid, i, len(s.Name), MaxName)
+		case s.Bucket.Tokens < 0:
+			return fmt.Errorf("state: %w: bucket %q has %d tokens", ErrInvalid, s.Name, s.Bucket.Tokens)
+		case s.Bucket.Frac >= 1e15:
+			return fmt.Errorf("state: %w: bucket %q has a fraction of a token out of range", ErrInvalid, s.Name)
+		}
+		for j := range i {
+			if e.Buckets[j].Name == s.Name {
+				return fmt.Errorf("state: %w: bucket %q twice", ErrInvalid, s.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// AppendEncode appends the version-1 encoding of e to dst. It encodes whatever it is
+// given; Check says whether Decode will read it back.
 func AppendEncode(dst []byte, e *Entry) []byte {
 	dst = append(dst, Version)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(e.Quota.Window))

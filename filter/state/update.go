@@ -58,7 +58,8 @@ func (t *Txn) Read(key string, s *Snapshot) error {
 
 // Commit lets decide change s.Entry in place and, if it returns true, writes the entry with
 // the version s was read with. On a CAS mismatch it reads s again and decides again, up to
-// Attempts writes in all, then returns ErrExhausted. decide must depend only on the entry
+// Attempts writes in all, then returns ErrExhausted. An entry that Check refuses is not
+// written: the error (ErrInvalid) names the key. decide must depend only on the entry
 // (and values fixed for the request): it may run several times. On return s holds the
 // entry as last decided (its CAS is stale after a write).
 func (t *Txn) Commit(s *Snapshot, decide func(e *Entry) (write bool)) error {
@@ -71,6 +72,9 @@ func (t *Txn) Commit(s *Snapshot, decide func(e *Entry) (write bool)) error {
 		}
 		if !decide(&s.Entry) {
 			return nil
+		}
+		if err := s.Entry.Check(); err != nil {
+			return fmt.Errorf("%w (key %q)", err, s.Key)
 		}
 		t.buf = AppendEncode(t.buf[:0], &s.Entry)
 		err := t.Store.Set(s.Key, t.buf, s.CAS)

@@ -195,3 +195,45 @@ func TestHammerBucket(t *testing.T) {
 		t.Fatalf("admitted %d in %v; want at most burst + rate × elapsed = %d (and not starved)", got, elapsed, bound)
 	}
 }
+
+// TestCommitRefusesUnreadable (issue 3 review): an entry Decode would refuse is never
+// written, whatever decide made of it: the key's stored entry stays as it was, readable.
+func TestCommitRefusesUnreadable(t *testing.T) {
+	long := string(make([]byte, MaxName+1))
+	for _, tt := range []struct {
+		name string
+		edit func(e *Entry)
+		msg  string // "" when the entry is written
+	}{
+		{"longest name", func(e *Entry) { e.SetBucket(string(make([]byte, MaxName)), limit.Bucket{Tokens: 1}) }, ""},
+		{"name too long", func(e *Entry) { e.SetBucket(long, limit.Bucket{Tokens: 1}) },
+			`state: invalid entry: bucket 1 has a name of 1025 bytes, longer than 1024 (key "ns:k")`},
+		{"name twice", func(e *Entry) { e.Buckets = append(e.Buckets, Slot{Name: "plan:free"}) },
+			`state: invalid entry: bucket "plan:free" twice (key "ns:k")`},
+		{"negative tokens", func(e *Entry) { e.Buckets[0].Bucket.Tokens = -1 },
+			`state: invalid entry: bucket "plan:free" has -1 tokens (key "ns:k")`},
+		{"fraction out of range", func(e *Entry) { e.Buckets[0].Bucket.Frac = 1e15 },
+			`state: invalid entry: bucket "plan:free" has a fraction of a token out of range (key "ns:k")`},
+		{"negative quota count", func(e *Entry) { e.Quota.Used = -2 },
+			`state: invalid entry: negative quota count -2 (key "ns:k")`},
+	} {
+		var s MemStore
+		before := AppendEncode(nil, &Entry{Buckets: []Slot{{Name: "plan:free", Bucket: limit.Bucket{Tokens: 3, Last: 9}}}})
+		_ = s.Set("ns:k", before, 0)
+		err := (&Txn{Store: &s, Attempts: 3}).Update("ns:k", func(e *Entry) bool { tt.edit(e); return true })
+		stored, _, _ := s.Get("ns:k")
+		var back Entry
+		if tt.msg == "" {
+			if err != nil || Decode(stored, &back) != nil || len(back.Buckets) != 2 {
+				t.Errorf("%s: err %v, stored %d buckets; want written and readable", tt.name, err, len(back.Buckets))
+			}
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) || err.Error() != tt.msg {
+			t.Errorf("%s: err = %v, want %s", tt.name, err, tt.msg)
+		}
+		if string(stored) != string(before) {
+			t.Errorf("%s: the refused entry was written", tt.name)
+		}
+	}
+}
