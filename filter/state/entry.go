@@ -1,5 +1,11 @@
 // Package state keeps per-key limiter state in proxy-wasm shared data: a versioned binary
 // encoding of one entry, store keys bounded by configuration, and a bounded CAS loop.
+//
+// Rollout rule: a VM that finds an entry of a version it does not know fails that key's
+// requests by the failure policy (CLOSED by default), so while old and new VMs share the
+// data during a hot swap, the new one must still write a version the old one reads. A new
+// encoding ships in two releases: first one that reads it but still writes the old
+// version, then, once no older VM runs, one that writes it.
 package state
 
 import (
@@ -11,7 +17,8 @@ import (
 )
 
 // Version is the encoding this package writes. A later filter must keep decoding every
-// version it finds in shared data, because old and new VMs share it during a hot swap.
+// version it finds in shared data, because old and new VMs share it during a hot swap, and
+// may write a new one only after a release that reads it (see the package doc).
 const Version = 1
 
 // MaxName bounds the length of a bucket name; configuration ids are far shorter.
