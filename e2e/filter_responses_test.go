@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -280,6 +281,53 @@ func TestFilterQueryParameterKey(t *testing.T) {
 
 	off := startFilter(t, fltSetup{})
 	wantReply(t, off.get("/pets?api_key="+fltGold), 403, fltForbidden, fltForbiddenBody)
+}
+
+// The key leaves every request the filter decides, rejected ones included (issue 3 review):
+// Envoy's access log reads :path and the request headers after a local reply too. Only
+// requests the filter does not govern keep it.
+func TestFilterKeyStrippedFromRejected(t *testing.T) {
+	e := startFilter(t, fltSetup{config: fltOptions(`"apiKeyQueryParameter": "api_key"`)})
+	vm := e.plugin.VMs()[0]
+	e.wantStatuses(t, fltTight, 200, 200)
+	for _, tt := range []struct {
+		name    string
+		req     *host.Request
+		status  int // of the local reply; 0 when passed
+		request host.Headers
+	}{
+		{"throttled, header", fltGet("/pets?x=1", apiKey(fltTight)), 429,
+			host.Headers{{":method", "GET"}, {":path", "/pets?x=1"}, {":authority", "api.example.com"}, {":scheme", "http"}}},
+		{"throttled, query parameter", fltGet("/pets?api_key=" + fltTight + "&x=1"), 429,
+			host.Headers{{":method", "GET"}, {":path", "/pets?x=1"}, {":authority", "api.example.com"}, {":scheme", "http"}}},
+		{"disabled key, both", fltGet("/pets?api_key="+fltOff, apiKey(fltOff)), 403,
+			host.Headers{{":method", "GET"}, {":path", "/pets"}, {":authority", "api.example.com"}, {":scheme", "http"}}},
+		{"unmatched resource", fltGet("/owners?api_key="+fltGold, apiKey(fltGold)), 403,
+			host.Headers{{":method", "GET"}, {":path", "/owners"}, {":authority", "api.example.com"}, {":scheme", "http"}}},
+		{"bypassed route keeps it", fltGet("/admin?api_key="+fltGold, apiKey(fltGold)), 0,
+			host.Headers{{":method", "GET"}, {":path", "/admin?api_key=" + fltGold}, {":authority", "api.example.com"}, {":scheme", "http"}, apiKey(fltGold)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := vm.NewStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.RequestHeaders(tt.req.Headers, true); err != nil {
+				t.Fatal(err)
+			}
+			status := 0
+			if l := s.LocalResponse(); l != nil {
+				status = l.Status
+			}
+			if status != tt.status {
+				t.Errorf("local reply %d, want %d", status, tt.status)
+			}
+			if got := s.Headers(host.MapRequestHeaders); !slices.Equal(got, tt.request) {
+				t.Errorf("request headers left = %q\nwant                   %q", got, tt.request)
+			}
+		})
+	}
 }
 
 // AUTHORIZER: the usage identifier an earlier filter wrote, as a header (stripped like a

@@ -472,6 +472,43 @@ func TestQueryParameterKey(t *testing.T) {
 	wantLocal(t, h.get("/pets?api_key="+goldKey, key(unknownKey)), 403, forbiddenHeaders, forbiddenBody)
 }
 
+// The key leaves the request on every request the filter decides, rejected ones included
+// (issue 3 review): Envoy's access log reads the request's :path and headers after a local
+// reply too. Requests the filter does not govern keep it.
+func TestKeyStrippedFromRejected(t *testing.T) {
+	h := start(t, withOptions(`"apiKeyQueryParameter": "api_key"`), types.OnPluginStartStatusOK)
+	h.get("/pets", key(tightKey))
+	h.get("/pets", key(tightKey))
+	for _, tt := range []struct {
+		name    string
+		o       result
+		status  uint32
+		request [][2]string
+	}{
+		{"throttled, header", h.get("/pets?x=1", key(tightKey)), 429,
+			[][2]string{{":method", "GET"}, {":path", "/pets?x=1"}, {":authority", "api.example.com"}}},
+		{"throttled, query parameter", h.get("/pets?api_key=" + tightKey + "&x=1"), 429,
+			[][2]string{{":method", "GET"}, {":path", "/pets?x=1"}, {":authority", "api.example.com"}}},
+		{"disabled key, both", h.get("/pets?api_key="+offKey, key(offKey)), 403,
+			[][2]string{{":method", "GET"}, {":path", "/pets"}, {":authority", "api.example.com"}}},
+		{"unknown key", h.get("/pets", key(unknownKey)), 403,
+			[][2]string{{":method", "GET"}, {":path", "/pets"}, {":authority", "api.example.com"}}},
+		{"no resource", h.get("/owners?api_key="+goldKey, key(goldKey)), 403,
+			[][2]string{{":method", "GET"}, {":path", "/owners"}, {":authority", "api.example.com"}}},
+		{"bypassed route keeps it", h.get("/admin?api_key="+goldKey, key(goldKey)), 0,
+			[][2]string{{":method", "GET"}, {":path", "/admin?api_key=" + goldKey}, {":authority", "api.example.com"}, key(goldKey)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.status != 0 && (tt.o.local == nil || tt.o.local.StatusCode != tt.status) {
+				t.Fatalf("reply %+v, want %d", tt.o.local, tt.status)
+			}
+			if !slices.Equal(tt.o.request, tt.request) {
+				t.Errorf("request headers left = %q\nwant                   %q", tt.o.request, tt.request)
+			}
+		})
+	}
+}
+
 // Reading the key from the query string is off by default: URLs end up in access logs.
 func TestQueryParameterKeyOffByDefault(t *testing.T) {
 	h := start(t, baseConfig, types.OnPluginStartStatusOK)

@@ -127,6 +127,9 @@ type result struct {
 	local    *proxytest.LocalHttpResponse
 	upstream [][2]string // request headers as the filter left them (only when not answered)
 	response [][2]string // response headers as the filter left them (only when not answered)
+	// request is the request headers as the filter left them, answered or not: what
+	// Envoy's access log reads (%REQ(:PATH)%).
+	request [][2]string
 }
 
 // request runs one request through every callback: headers, then (unless answered) an
@@ -136,6 +139,7 @@ func (h *harness) request(headers ...[2]string) result {
 	id := h.host.InitializeHttpContext()
 	var o result
 	o.action = h.host.CallOnRequestHeaders(id, headers, true)
+	o.request = slices.Clone(h.host.GetCurrentRequestHeaders(id))
 	if o.local = h.host.GetSentLocalResponse(id); o.local == nil {
 		o.upstream = slices.Clone(h.host.GetCurrentRequestHeaders(id))
 		h.host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {"server", "upstream"}}, true)

@@ -93,10 +93,15 @@ func (h *httpContext) apiKey(path string) string {
 	return ""
 }
 
-// act carries out a decision: continue (stripping the key and adding identity headers),
-// or answer locally. Shadow mode turns every rejection into a logged, counted admission.
+// act carries out a decision: continue (adding identity headers), or answer locally.
+// Shadow mode turns every rejection into a logged, counted admission. The key leaves every
+// request the filter decides, rejected ones too: Envoy's access log reads the request's
+// :path and headers after a local reply as well.
 func (h *httpContext) act(d *core.Decision) types.Action {
 	h.removeSpoofedIdentity()
+	if d.Outcome != core.Pass {
+		h.stripKey()
+	}
 	if d.GiveBackFailed {
 		h.metrics.giveBackFailure()
 		h.logDecision(proxywasm.LogWarn, d, "give-back failed, a shared bucket stays a token short")
@@ -175,22 +180,29 @@ func rejectionOutcome(o core.Outcome) outcome {
 	return outcomeForbidden
 }
 
-// admit prepares an admitted request for the upstream: the key is removed (unless the
-// configuration keeps it) and the identity headers name the key and plan.
-func (h *httpContext) admit(d *core.Decision) {
+// stripKey removes the key from the request (header and query parameter, as configured),
+// unless the configuration keeps it; a key read from a property is not the request's.
+func (h *httpContext) stripKey() {
 	cfg := h.cfg
-	if cfg.StripAPIKey && len(cfg.KeySource.Property) == 0 {
-		if cfg.KeySource.Header != "" {
-			_ = proxywasm.RemoveHttpRequestHeader(cfg.KeySource.Header)
-		}
-		if q := cfg.KeySource.QueryParameter; q != "" {
-			if path, err := proxywasm.GetHttpRequestHeader(":path"); err == nil {
-				if stripped, ok := removeQueryParam(path, q); ok {
-					_ = proxywasm.ReplaceHttpRequestHeader(":path", stripped)
-				}
+	if !cfg.StripAPIKey || len(cfg.KeySource.Property) > 0 {
+		return
+	}
+	if cfg.KeySource.Header != "" {
+		_ = proxywasm.RemoveHttpRequestHeader(cfg.KeySource.Header)
+	}
+	if q := cfg.KeySource.QueryParameter; q != "" {
+		if path, err := proxywasm.GetHttpRequestHeader(":path"); err == nil {
+			if stripped, ok := removeQueryParam(path, q); ok {
+				_ = proxywasm.ReplaceHttpRequestHeader(":path", stripped)
 			}
 		}
 	}
+}
+
+// admit prepares an admitted request for the upstream (act stripped its key): the identity
+// headers name the key and plan.
+func (h *httpContext) admit(d *core.Decision) {
+	cfg := h.cfg
 	if d.Key != nil && cfg.IdentityHeaders.KeyID != "" {
 		_ = proxywasm.ReplaceHttpRequestHeader(cfg.IdentityHeaders.KeyID, d.Key.ID)
 	}
@@ -239,23 +251,24 @@ func (h *httpContext) fail(err error) types.Action {
 	if h.metrics != nil {
 		h.record(outcomeFailure, &core.Decision{})
 	}
-	if h.cfg != nil && h.cfg.FailurePolicy == config.FailOpen {
-		h.passUndecided()
-		return types.ActionContinue
-	}
 	if h.cfg == nil {
 		return sendResponse(noConfigResponse)
+	}
+	h.scrubUndecided()
+	if h.cfg.FailurePolicy == config.FailOpen {
+		return types.ActionContinue
 	}
 	return h.reply(&core.Decision{Outcome: core.Failure, Err: err})
 }
 
-// passUndecided prepares a request let through undecided (FailOpen) as any admitted one, but
-// with no identity: the upstream must not see the key, nor identity headers the client made
-// up. If that fails too, the request goes on as it is rather than hang.
-func (h *httpContext) passUndecided() {
+// scrubUndecided leaves an undecided request without the key and without identity headers,
+// the client's or ours (the filter could not tell who it is), whether it is let through
+// (FailOpen) or answered. If that fails too, the request goes on as it is rather than hang.
+func (h *httpContext) scrubUndecided() {
 	defer func() { _ = recover() }()
+	h.responseHeaders = nil
 	h.removeSpoofedIdentity()
-	h.admit(&core.Decision{})
+	h.stripKey()
 }
 
 // recoverRequest turns a panic in the request path into the failure response (or a
