@@ -456,6 +456,18 @@ func TestPanicRecovered(t *testing.T) {
 		wantUpstream(t, h.get("/pets", key(goldKey), [2]string{"x-usageplans-key-id", "admin"}),
 			[][2]string{{":method", "GET"}, {":path", "/pets"}, {":authority", "api.example.com"}})
 	})
+	// Shadow mode never rejects, a panic included (issue 3 review): the request passes as
+	// under OPEN, and is counted and logged as a failure.
+	t.Run("shadow mode", func(t *testing.T) {
+		h := start(t, withOptions(`"shadowMode": true`), types.OnPluginStartStatusOK)
+		now = boom
+		wantUpstream(t, h.get("/pets", key(goldKey), [2]string{"x-usageplans-key-id", "admin"}),
+			[][2]string{{":method", "GET"}, {":path", "/pets"}, {":authority", "api.example.com"}})
+		want := map[string]int64{"usageplans.panics_recovered": 1, "usageplans.requests.failure": 1}
+		if got := h.counters("usageplans.panics_recovered", "usageplans.requests.failure"); !equalMaps(got, want) {
+			t.Errorf("counters = %v, want %v", got, want)
+		}
+	})
 }
 
 // The key may come from a query parameter when configured; it is stripped from :path and

@@ -245,7 +245,8 @@ func sendResponse(resp core.Response) types.Action {
 var noConfigResponse = core.Response{Status: 500, Body: `{"message":"Internal server error"}`,
 	Headers: [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "InternalServerErrorException"}}}
 
-// fail answers a request the filter could not decide, by the failure policy.
+// fail answers a request the filter could not decide, by the failure policy; in shadow
+// mode it lets the request through, as OPEN does.
 func (h *httpContext) fail(err error) types.Action {
 	proxywasm.LogErrorf("usageplans: %v", err)
 	if h.metrics != nil {
@@ -255,7 +256,7 @@ func (h *httpContext) fail(err error) types.Action {
 		return sendResponse(noConfigResponse)
 	}
 	h.scrubUndecided()
-	if h.cfg.FailurePolicy == config.FailOpen {
+	if h.cfg.FailurePolicy == config.FailOpen || h.cfg.ShadowMode { // shadow mode never rejects
 		return types.ActionContinue
 	}
 	return h.reply(&core.Decision{Outcome: core.Failure, Err: err})
@@ -272,7 +273,8 @@ func (h *httpContext) scrubUndecided() {
 }
 
 // recoverRequest turns a panic in the request path into the failure response (or a
-// pass-through under FailOpen), so that no request is left hanging and the VM lives on.
+// pass-through under FailOpen or in shadow mode), so that no request is left hanging and
+// the VM lives on.
 func (h *httpContext) recoverRequest(action *types.Action) {
 	r := recover()
 	if r == nil {
