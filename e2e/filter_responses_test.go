@@ -240,6 +240,17 @@ func TestFilterShadowMode(t *testing.T) {
 	}
 }
 
+// In shadow mode a disabled key, or one in no plan of the stage, passes without identity
+// headers (issue 3 review): the upstream must not take it for a valid key.
+func TestFilterShadowModeForbiddenHasNoIdentity(t *testing.T) {
+	e := startFilter(t, fltSetup{config: fltOptions(`"shadowMode": true`)})
+	for _, k := range []string{fltOff, fltStray} {
+		e.wantPassed(t, e.get("/pets", apiKey(k), [2]string{"x-usageplans-plan-id", "gold"}), host.Headers{{":method", "GET"},
+			{":path", "/pets"}, {":authority", "api.example.com"}, {":scheme", "http"}}, upstreamHeaders)
+	}
+	e.wantCounters(t, map[string]uint64{"usageplans.requests.shadow_denied": 2, "usageplans.requests.allowed": 0})
+}
+
 // An entry no decoder version accepts, where gold-key's state lives (what a corrupted entry,
 // or a newer filter's during a botched rollback, would look like): the failure policy decides.
 func TestFilterFailurePolicy(t *testing.T) {

@@ -304,6 +304,19 @@ func TestShadowMode(t *testing.T) {
 	}
 }
 
+// In shadow mode a key the filter would forbid (disabled, or in no plan of the stage) passes
+// without identity headers (issue 3 review): the upstream must not take it for a valid key.
+func TestShadowModeForbiddenHasNoIdentity(t *testing.T) {
+	h := start(t, withOptions(`"shadowMode": true`), types.OnPluginStartStatusOK)
+	for _, k := range []string{offKey, strayKey} {
+		wantUpstream(t, h.get("/pets", key(k), [2]string{"x-usageplans-key-id", "admin"}),
+			[][2]string{{":method", "GET"}, {":path", "/pets"}, {":authority", "api.example.com"}})
+	}
+	if got := h.counter("usageplans.requests.shadow_denied"); got != 2 {
+		t.Errorf("usageplans.requests.shadow_denied = %d, want 2", got)
+	}
+}
+
 // plantGarbage writes an entry that no version of the decoder accepts where gold-key's
 // state lives, as a newer filter's or a corrupted entry would look.
 func plantGarbage(t *testing.T) {

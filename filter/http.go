@@ -200,8 +200,18 @@ func (h *httpContext) stripKey() {
 }
 
 // admit prepares an admitted request for the upstream (act stripped its key): the identity
-// headers name the key and plan.
+// headers name the key and plan, except for a key the filter would forbid (shadow mode
+// lets it through): the upstream must not take a disabled or unplanned key for a valid one.
 func (h *httpContext) admit(d *core.Decision) {
+	cfg := h.cfg
+	if d.Outcome != core.Forbidden {
+		h.setIdentity(d)
+	}
+	h.responseHeaders = core.RateLimitHeaders(cfg, d)
+}
+
+// setIdentity adds the identity headers the configuration names for d's key and plan.
+func (h *httpContext) setIdentity(d *core.Decision) {
 	cfg := h.cfg
 	if d.Key != nil && cfg.IdentityHeaders.KeyID != "" {
 		_ = proxywasm.ReplaceHttpRequestHeader(cfg.IdentityHeaders.KeyID, d.Key.ID)
@@ -209,7 +219,6 @@ func (h *httpContext) admit(d *core.Decision) {
 	if d.Plan != nil && cfg.IdentityHeaders.PlanID != "" {
 		_ = proxywasm.ReplaceHttpRequestHeader(cfg.IdentityHeaders.PlanID, d.Plan.ID)
 	}
-	h.responseHeaders = core.RateLimitHeaders(cfg, d)
 }
 
 // removeSpoofedIdentity drops identity headers a client sent itself: only the filter may
