@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -26,6 +27,10 @@ type httpContext struct {
 	// responseHeaders are added to the upstream's response: the RateLimit-* headers of an
 	// admitted request, when the configuration asks for them.
 	responseHeaders [][2]string
+	// sentKey is set when the request may carry a key: one was read, or the key's query
+	// parameter may be in the query string (even one that does not decode). act strips it;
+	// without one a rejection saves a host call.
+	sentKey bool
 }
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
@@ -34,6 +39,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		return h.fail(fmt.Errorf("no configuration accepted"))
 	}
 	req := h.request()
+	h.sentKey = req.Key != "" || h.cfg.KeySource.QueryParameter != "" && strings.IndexByte(req.Path, '?') >= 0
 	d := h.plugin.decider.Decide(h.cfg, req, now(), sharedData{})
 	return h.act(&d)
 }
@@ -99,7 +105,7 @@ func (h *httpContext) apiKey(path string) string {
 // :path and headers after a local reply as well.
 func (h *httpContext) act(d *core.Decision) types.Action {
 	h.removeSpoofedIdentity()
-	if d.Outcome != core.Pass {
+	if d.Outcome != core.Pass && h.sentKey {
 		h.stripKey()
 	}
 	if d.GiveBackFailed {
