@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/usageplans/usageplans/host"
 )
@@ -292,6 +293,25 @@ func TestFilterQueryParameterKey(t *testing.T) {
 
 	off := startFilter(t, fltSetup{})
 	wantReply(t, off.get("/pets?api_key="+fltGold), 403, fltForbidden, fltForbiddenBody)
+}
+
+// A bucket that never refills (rateLimit 0, as AWS allows) answers 429 once empty with a
+// Retry-After of a day, not the 292 years of an endless wait (issue 3 review); the daily
+// plan's quota bounds it by the end of its day instead. RateLimit-Policy has no window.
+func TestFilterNeverRefillingBucket(t *testing.T) {
+	cfg := strings.Replace(fltOptions(`"rateLimitHeaders": true`), `"throttle": {"rateLimit": 0.5, "burstLimit": 2}`, `"throttle": {"rateLimit": 0, "burstLimit": 2}`, 1)
+	cfg = strings.Replace(cfg, `"quota": {"limit": 3, "period": "DAY"}`, `"quota": {"limit": 3, "period": "DAY"}, "throttle": {"rateLimit": 0, "burstLimit": 1}`, 1)
+	e := startFilter(t, fltSetup{config: cfg})
+	e.wantStatuses(t, fltTight, 200, 200)
+	e.clock.Advance(30 * 24 * time.Hour)
+	wantReply(t, e.get("/pets", apiKey(fltTight)), 429, host.Headers{{"content-type", "application/json"},
+		{"retry-after", "86400"}, {"ratelimit-limit", "2"}, {"ratelimit-remaining", "0"}, {"ratelimit-reset", "86400"},
+		{"ratelimit-policy", "2"}, {"content-length", "31"}}, fltThrottledBody)
+	// 23:00 on the 9th of April: the daily quota's period ends in an hour.
+	e.wantStatuses(t, fltDaily, 200)
+	wantReply(t, e.get("/pets", apiKey(fltDaily)), 429, host.Headers{{"content-type", "application/json"},
+		{"retry-after", "3600"}, {"ratelimit-limit", "1"}, {"ratelimit-remaining", "0"}, {"ratelimit-reset", "3600"},
+		{"ratelimit-policy", "1"}, {"content-length", "31"}}, fltThrottledBody)
 }
 
 // The key leaves every request the filter decides, rejected ones included (issue 3 review):
