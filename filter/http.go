@@ -51,12 +51,11 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 func (h *httpContext) request() core.Request {
 	method, _ := proxywasm.GetHttpRequestHeader(":method")
 	path, _ := proxywasm.GetHttpRequestHeader(":path")
-	byHost, byRouteName := routeInputs(h.cfg)
 	var host, routeName string
-	if byHost {
+	if h.cfg.MatchesHost() {
 		host, _ = proxywasm.GetHttpRequestHeader(":authority")
 	}
-	if byRouteName {
+	if h.cfg.MatchesRouteName() {
 		route, _ := proxywasm.GetProperty(routeNamePath)
 		routeName = string(route)
 	}
@@ -70,15 +69,6 @@ func (h *httpContext) request() core.Request {
 }
 
 var routeNamePath = []string{"xds", "route_name"}
-
-// routeInputs reports whether some route of cfg matches on the host, and on the route name.
-func routeInputs(cfg *config.Config) (host, routeName bool) {
-	for _, r := range cfg.Routes {
-		host = host || r.Host != ""
-		routeName = routeName || r.RouteName != ""
-	}
-	return host, routeName
-}
 
 // apiKey reads the key from where the configuration says; "" when absent.
 func (h *httpContext) apiKey(path string) string {

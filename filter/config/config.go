@@ -62,7 +62,19 @@ type Config struct {
 
 	responses [numResponseTypes]Response
 	keys      map[Digest]*Key
+
+	// Whether some route matches on the host, on the route name: set once by Parse so that
+	// the filter reads :authority and xds.route_name (a host call each) only when needed.
+	matchesHost, matchesRouteName bool
 }
+
+// MatchesHost reports whether some route matches on the request's host: without one, Match
+// ignores its host argument.
+func (c *Config) MatchesHost() bool { return c.matchesHost }
+
+// MatchesRouteName reports whether some route matches on Envoy's route name: without one,
+// Match ignores its routeName argument.
+func (c *Config) MatchesRouteName() bool { return c.matchesRouteName }
 
 // Action is what happens to a request that the mapping does not cover.
 type Action uint8

@@ -36,6 +36,10 @@ func parse(doc string) (*Config, error) {
 		}
 		return nil, p.errs
 	}
+	for _, r := range c.Routes {
+		c.matchesHost = c.matchesHost || r.Host != ""
+		c.matchesRouteName = c.matchesRouteName || r.RouteName != ""
+	}
 	return c, nil
 }
 
