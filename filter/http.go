@@ -31,7 +31,14 @@ type httpContext struct {
 	// parameter may be in the query string (even one that does not decode). act strips it;
 	// without one a rejection saves a host call.
 	sentKey bool
+	// recorded is set once the request's outcome is counted, replied once a local reply
+	// is sent: a panic after either must not count the request again or answer it twice.
+	recorded, replied bool
 }
+
+// decidedHook, nil outside tests, runs after the outcome is recorded ("recorded") and after
+// a local reply is sent ("replied"), so that tests can panic there.
+var decidedHook func(where string)
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	defer h.recoverRequest(&action)
@@ -152,6 +159,10 @@ var (
 // them there, as %REQ(x-usageplans-key-id)%), so the allow path skips two host calls.
 func (h *httpContext) record(o outcome, d *core.Decision) {
 	h.metrics.count(o, d.Plan)
+	h.recorded = true
+	if decidedHook != nil {
+		decidedHook("recorded")
+	}
 	_ = proxywasm.SetProperty(stateOutcome, outcomeBytes[o])
 	if o == outcomeAllowed && h.cfg.IdentityHeaders.KeyID != "" && h.cfg.IdentityHeaders.PlanID != "" {
 		return
@@ -234,7 +245,12 @@ func (h *httpContext) reply(d *core.Decision) types.Action {
 	if !ok {
 		return types.ActionContinue
 	}
-	return sendResponse(resp)
+	h.replied = true
+	a := sendResponse(resp)
+	if decidedHook != nil {
+		decidedHook("replied")
+	}
+	return a
 }
 
 func sendResponse(resp core.Response) types.Action {
@@ -251,13 +267,19 @@ var noConfigResponse = core.Response{Status: 500, Body: `{"message":"Internal se
 	Headers: [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "InternalServerErrorException"}}}
 
 // fail answers a request the filter could not decide, by the failure policy; in shadow
-// mode it lets the request through, as OPEN does.
+// mode it lets the request through, as OPEN does. A request already answered stays paused;
+// one whose outcome was already counted is not counted again, but still goes by the
+// failure policy: the panic may have left it half prepared (identity headers, key).
 func (h *httpContext) fail(err error) types.Action {
 	proxywasm.LogErrorf("usageplans: %v", err)
-	if h.metrics != nil {
+	if h.replied {
+		return types.ActionPause
+	}
+	if h.metrics != nil && !h.recorded {
 		h.record(outcomeFailure, &core.Decision{})
 	}
 	if h.cfg == nil {
+		h.replied = true
 		return sendResponse(noConfigResponse)
 	}
 	h.scrubUndecided()
