@@ -12,7 +12,7 @@ import (
 // request as the client wrote it, as Envoy without normalize_path would forward it.
 func TestFilterMatchesNormalisedPathAndHost(t *testing.T) {
 	e := startFilter(t, fltSetup{})
-	for _, path := range []string{"//pets", "/./pets", "/admin/../pets", "/admin/%2e%2e/pets", "/admin/%2E%2E/pets/7", "/../pets"} {
+	for _, path := range []string{"//pets", "/./pets", "/admin/../pets", "/admin/%2e%2e/pets", "/admin/%2E%2E/pets/7", "/../pets", `/admin/..\pets`} {
 		t.Run(path, func(t *testing.T) {
 			wantReply(t, e.get(path), 403, fltForbidden, fltForbiddenBody)
 		})
@@ -30,5 +30,5 @@ func TestFilterMatchesNormalisedPathAndHost(t *testing.T) {
 				{"x-usageplans-key-id", "gold-key"}, {"x-usageplans-plan-id", "gold"}}, upstreamHeaders)
 		}
 	})
-	e.wantCounters(t, map[string]uint64{"usageplans.requests.forbidden": 8, "usageplans.plan.gold.allowed": 2})
+	e.wantCounters(t, map[string]uint64{"usageplans.requests.forbidden": 9, "usageplans.plan.gold.allowed": 2})
 }

@@ -166,6 +166,9 @@ func (n *node) insert(tmpl string) (*node, string, string) {
 					return nil, "", want + " (a literal segment must not hold spaces, braces, '?' or '#')"
 				}
 			}
+			if strings.IndexByte(s, '\\') >= 0 {
+				return nil, "", want + ` (requests are matched with '\' read as '/', as Envoy's normalize_path reads it, so a '\' never matches)`
+			}
 			if seg := "/" + s; cleanPath(seg) != seg {
 				return nil, "", want + ` (requests are matched in normal form, so a "." or ".." segment or an escaped letter, digit or "-._~" never matches)`
 			}
@@ -381,6 +384,9 @@ func (p *parser) routeMatch(r *Route, v gjson.Result, path string) bool {
 			}
 			if !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "?# ") {
 				p.add(ppp, "must start with \"/\" and hold no '?', '#' or spaces, got %s", describe(pp))
+				good = false
+			} else if strings.IndexByte(s, '\\') >= 0 {
+				p.add(ppp, "must not hold '\\' (requests are matched with '\\' read as '/', as Envoy's normalize_path reads it), got %s", describe(pp))
 				good = false
 			} else if c := cleanPath(s); c != s {
 				if len(c) > 1 {

@@ -12,6 +12,8 @@ import "strings"
 //   - percent-encoded unreserved characters (RFC 3986 2.3: letters, digits, '-', '.', '_',
 //     '~', in either hex case) are decoded, so "%2e" and "%2E" are dots; other escapes,
 //     "%2F" among them, stay as they are and never separate segments;
+//   - a backslash is a slash, as Envoy's normalize_path (Chromium's path canonicaliser)
+//     reads it: /admin/..\pets is /pets;
 //   - repeated slashes collapse to one;
 //   - "." segments are dropped and ".." removes the segment before it; a ".." at the root
 //     stays at the root ("/../v1" is "/v1"), as RFC 3986's remove_dot_segments and Envoy's
@@ -28,7 +30,7 @@ func cleanPath(path string) string {
 	start := 0 // in out, of the current segment's '/'
 	trailing := false
 	for i := 0; i <= len(path); i++ {
-		if i < len(path) && path[i] != '/' {
+		if i < len(path) && path[i] != '/' && path[i] != '\\' {
 			if i == 0 {
 				out = append(out, '/') // a relative path's first segment
 			}
@@ -71,13 +73,15 @@ func lastSlash(b []byte) int {
 }
 
 // isCleanPath reports whether cleanPath would return path unchanged. One pass, looking
-// only at '/', '.' and '%': it runs for every request.
+// only at '/', '\\', '.' and '%': it runs for every request.
 func isCleanPath(path string) bool {
 	if path == "" || path[0] != '/' {
 		return false
 	}
 	for i := 1; i < len(path); i++ {
 		switch path[i] {
+		case '\\':
+			return false
 		case '/':
 			if path[i-1] == '/' {
 				return false

@@ -1,6 +1,10 @@
 package config
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 // rewrites is a configuration where a route meters /v1 and a host, and a bypass route
 // turns the filter off under /admin: the setting of the review's path-rewriting bypasses.
@@ -56,6 +60,11 @@ func TestMatchNormalizes(t *testing.T) {
 		{"shop.example.com", "/admin/%2E%2e/pets", "host", "/pets/GET"},
 		{"shop.example.com", "/admin/.%2E/pets/7", "host", "/pets/{petId}/GET"},
 		{"", "/admin/../v1/items", "v1", "/items/GET"},
+		// A backslash is a slash, as Envoy's normalize_path reads it.
+		{"shop.example.com", `/admin/..\pets`, "host", "/pets/GET"},
+		{"shop.example.com", `/admin\..\pets\7`, "host", "/pets/{petId}/GET"},
+		{"", `\v1\items`, "v1", "/items/GET"},
+		{"shop.example.com", `/admin\pets`, "admin", ""},
 		// Host: trailing dot, port and case.
 		{"shop.example.com.", "/pets", "host", "/pets/GET"},
 		{"SHOP.Example.com.:8443", "/pets", "host", "/pets/GET"},
@@ -101,6 +110,12 @@ func TestCleanPath(t *testing.T) {
 		{"pets", "/pets"},
 		{".", "/"},
 		{"../pets", "/pets"},
+		{`\pets`, "/pets"},
+		{`/a\b`, "/a/b"},
+		{`/a\\/b\`, "/a/b/"},
+		{`/metrics/..\x`, "/x"},
+		{`/a/.\b`, "/a/b"},
+		{`/a/%5C..`, "/a/%5C.."}, // an escaped backslash is a name, as "%2F" is
 	}
 	for _, tt := range tests {
 		got := cleanPath(tt.in)
@@ -112,6 +127,30 @@ func TestCleanPath(t *testing.T) {
 		}
 		if !isCleanPath(got) || cleanPath(got) != got {
 			t.Errorf("cleanPath(%q) = %q is not a fixed point", tt.in, got)
+		}
+	}
+}
+
+// The options fixture bypasses /metrics/: a backslash does not climb out of it into a
+// metered route, nor into it from outside (issue 3 review).
+func TestBackslashBypass(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(fixtures, "valid", "options.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustParse(t, string(data))
+	for _, tt := range []struct{ path, route string }{
+		{"/metrics/x", "metrics"},
+		{`/metrics/..\orders`, "orders"},
+		{`/metrics\..\orders`, "orders"},
+		{`\metrics\x`, "metrics"},
+	} {
+		var route string
+		if m := c.Match("orders-v1", "eu.orders.example.com", tt.path, "GET"); m.Route != nil {
+			route = m.Route.Name
+		}
+		if route != tt.route {
+			t.Errorf("Match(%q) = route %q, want %q", tt.path, route, tt.route)
 		}
 	}
 }
