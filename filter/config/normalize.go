@@ -18,7 +18,11 @@ import "strings"
 //   - "." segments are dropped and ".." removes the segment before it; a ".." at the root
 //     stays at the root ("/../v1" is "/v1"), as RFC 3986's remove_dot_segments and Envoy's
 //     normalize_path do;
-//   - a trailing slash, or a trailing "." or ".." segment, leaves a trailing slash.
+//   - a trailing slash, or a trailing "." or ".." segment, leaves a trailing slash;
+//   - a '%' that decoding turned into the start of an escaped unreserved character ("%%370"
+//     decodes to "%70") is encoded as "%25" ("/%2570"), as Chromium's CheckForNestedEscapes
+//     does, so that the normal form is its own normal form and a second normalisation (a
+//     proxy or upstream after us) cannot read another path into it.
 func cleanPath(path string) string {
 	if isCleanPath(path) {
 		return path
@@ -29,6 +33,7 @@ func cleanPath(path string) string {
 	out := make([]byte, 0, len(path)+1)
 	start := 0 // in out, of the current segment's '/'
 	trailing := false
+	decoded := false
 	for i := 0; i <= len(path); i++ {
 		if i < len(path) && path[i] != '/' && path[i] != '\\' {
 			if i == 0 {
@@ -37,6 +42,7 @@ func cleanPath(path string) string {
 			if c, ok := unreservedEscape(path, i); ok {
 				out = append(out, c)
 				i += 2
+				decoded = true
 			} else {
 				out = append(out, path[i])
 			}
@@ -60,7 +66,28 @@ func cleanPath(path string) string {
 	if len(out) == 0 || trailing {
 		out = append(out, '/')
 	}
+	if decoded {
+		return keepNestedEscapes(string(out))
+	}
 	return string(out)
+}
+
+// keepNestedEscapes encodes as "%25" each '%' of a decoded path that starts an escaped
+// unreserved character. Inserting "25" after a '%' makes no new one: an earlier '%' that
+// reaches this one already saw a '%', which is not a hex digit.
+func keepNestedEscapes(path string) string {
+	var out []byte
+	done := 0 // path[:done] is in out
+	for i := 0; i < len(path); i++ {
+		if _, ok := unreservedEscape(path, i); ok {
+			out = append(append(out, path[done:i+1]...), "25"...)
+			done = i + 1
+		}
+	}
+	if out == nil {
+		return path
+	}
+	return string(append(out, path[done:]...))
 }
 
 func lastSlash(b []byte) int {

@@ -3,6 +3,8 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 )
 
@@ -116,6 +118,15 @@ func TestCleanPath(t *testing.T) {
 		{`/metrics/..\x`, "/x"},
 		{`/a/.\b`, "/a/b"},
 		{`/a/%5C..`, "/a/%5C.."}, // an escaped backslash is a name, as "%2F" is
+		// A '%' that decoding puts in front of an escape stays encoded.
+		{"%%370", "/%2570"},
+		{"/%%37%30", "/%2570"},
+		{"/%3%37", "/%2537"},
+		{"/a/%%32e", "/a/%252e"},
+		{"/a/%%32%65/b", "/a/%252e/b"},
+		{"/%%%37%30", "/%%2570"},
+		{"/%25%37%30", "/%2570"}, // "%25" is not decoded: the '%' was encoded already
+		{"/%%32F", "/%2F"},       // "%2F" is not unreserved: nothing to re-encode
 	}
 	for _, tt := range tests {
 		got := cleanPath(tt.in)
@@ -127,6 +138,70 @@ func TestCleanPath(t *testing.T) {
 		}
 		if !isCleanPath(got) || cleanPath(got) != got {
 			t.Errorf("cleanPath(%q) = %q is not a fixed point", tt.in, got)
+		}
+	}
+}
+
+// idempotenceInputs are paths whose normal form once differed from its own normal form, or
+// nearly did: decoding that completes an escape, dots made of escapes, backslashes.
+var idempotenceInputs = []string{
+	"%%370", "/%%37%30", "/%3%37", "/%%3%370", "/a/%%32e/..", "/a/%%32%65%%32%65/b",
+	"/%%%37%30%30", "/%2%35%37%30", "/%%25%37%30", "/.%2e/%2e./%%32%65", `/a\%2e%2e\b`,
+	"/%252e%252e/x", "%", "/%", "/%%", "/a%", "/a%4", "/%41%4", "//%2e%2e//%2E/",
+}
+
+// The normal form of a path is its own normal form (issue 3 review: "%%370" was "/%70",
+// whose normal form is "/p"): matching must not depend on how often a path was normalised.
+func TestCleanPathIdempotent(t *testing.T) {
+	for _, p := range idempotenceInputs {
+		checkCleanPath(t, p)
+	}
+}
+
+func checkCleanPath(t *testing.T, p string) {
+	t.Helper()
+	c := cleanPath(p)
+	if again := cleanPath(c); again != c {
+		t.Errorf("cleanPath(%q) = %q, but cleanPath(%q) = %q", p, c, c, again)
+	}
+	if !isCleanPath(c) {
+		t.Errorf("cleanPath(%q) = %q, which isCleanPath rejects", p, c)
+	}
+	if isCleanPath(p) != (c == p) {
+		t.Errorf("isCleanPath(%q) = %v, but cleanPath gives %q", p, isCleanPath(p), c)
+	}
+}
+
+func FuzzCleanPath(f *testing.F) {
+	for _, p := range idempotenceInputs {
+		f.Add(p)
+	}
+	f.Add("/pets/./42//photos/%2e%2e/photos/7")
+	f.Fuzz(checkCleanPath)
+}
+
+// The normal form a rejected pathPrefix's message suggests is itself accepted.
+func TestPathPrefixSuggestionAccepted(t *testing.T) {
+	suggested := regexp.MustCompile(`must be in normal form, here ("(?:[^"\\]|\\.)*")`)
+	for _, prefix := range []string{"//v1", "/v1/./beta/", "/admin/%2e%2e", "/%76%31", "/%%370", "/a/%%32e",
+		"/a/%%32%65/", "/a/b/..", "/a/%2e/"} {
+		cfg := func(prefix string) string {
+			return `{"apis": [{"id": "a", "resources": [{"path": "/x", "resourceMethods": {"GET": {}}}], "stages": [{"stageName": "s"}]}],
+			  "routes": [{"match": {"pathPrefix": ` + strconv.Quote(prefix) + `}, "bypass": true}]}`
+		}
+		_, err := Parse([]byte(cfg(prefix)))
+		if err == nil {
+			t.Errorf("pathPrefix %q accepted", prefix)
+			continue
+		}
+		m := suggested.FindStringSubmatch(err.Error())
+		if m == nil {
+			t.Errorf("pathPrefix %q: no suggestion in %v", prefix, err)
+			continue
+		}
+		s, _ := strconv.Unquote(m[1])
+		if _, err := Parse([]byte(cfg(s))); err != nil {
+			t.Errorf("pathPrefix %q: suggested %q is rejected: %v", prefix, s, err)
 		}
 	}
 }
