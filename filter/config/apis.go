@@ -87,7 +87,7 @@ func (p *parser) resource(a *API, v gjson.Result, path string, shapes map[string
 	}
 	n, shape, msg := a.root.insert(tmpl)
 	if msg != "" {
-		p.add(field(path, "path"), "%s, got %s", msg, describe(pv))
+		p.add(field(path, "path"), "%s, got %s", msg, p.describe(pv))
 		return
 	}
 	if prev, dup := shapes[shape]; dup {
@@ -370,7 +370,7 @@ func (p *parser) routeMatch(r *Route, v gjson.Result, path string) bool {
 		hp := field(path, "host")
 		if s, ok := p.str(h, hp); ok {
 			if !validHost(s) {
-				p.add(hp, "must be a host name without port, optionally starting with \"*.\", got %s", describe(h))
+				p.add(hp, "must be a host name without port, optionally starting with \"*.\", got %s", p.describe(h))
 				good = false
 			}
 			r.Host = strings.ToLower(s)
@@ -383,16 +383,16 @@ func (p *parser) routeMatch(r *Route, v gjson.Result, path string) bool {
 				s = s[:len(s)-1]
 			}
 			if !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "?# ") {
-				p.add(ppp, "must start with \"/\" and hold no '?', '#' or spaces, got %s", describe(pp))
+				p.add(ppp, "must start with \"/\" and hold no '?', '#' or spaces, got %s", p.describe(pp))
 				good = false
 			} else if strings.IndexByte(s, '\\') >= 0 {
-				p.add(ppp, "must not hold '\\' (requests are matched with '\\' read as '/', as Envoy's normalize_path reads it), got %s", describe(pp))
+				p.add(ppp, "must not hold '\\' (requests are matched with '\\' read as '/', as Envoy's normalize_path reads it), got %s", p.describe(pp))
 				good = false
 			} else if c := cleanPath(s); c != s {
 				if len(c) > 1 {
 					c = strings.TrimSuffix(c, "/")
 				}
-				p.add(ppp, "must be in normal form, here %q (requests are matched after merging slashes, resolving \".\" and \"..\" and decoding escaped letters, digits and \"-._~\"), got %s", c, describe(pp))
+				p.add(ppp, "must be in normal form, here %q (requests are matched after merging slashes, resolving \".\" and \"..\" and decoding escaped letters, digits and \"-._~\"), got %s", c, p.describe(pp))
 				good = false
 			}
 			r.PathPrefix = s

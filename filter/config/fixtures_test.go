@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"os"
@@ -50,20 +51,34 @@ func TestInvalidFixtures(t *testing.T) {
 			}
 			for _, v := range keyValues(data) {
 				if strings.Contains(err.Error(), v) {
-					t.Errorf("a key value leaks into the errors")
+					t.Errorf("a key value (%d characters) leaks into the errors", len(v))
 				}
 			}
 		})
 	}
 }
 
-var valueRe = regexp.MustCompile(`"value"\s*:\s*"([^"]{4,})"`)
+var (
+	valueRe   = regexp.MustCompile(`"value"\s*:\s*"([^"]{4,})"`)
+	stringRe  = regexp.MustCompile(`"[^"\\]*"`)
+	keyLikeRe = regexp.MustCompile(`[A-Za-z0-9]{20,128}`)
+)
 
-// keyValues finds the strings given as "value" in a fixture (every key value).
+// keyValues finds the strings given as "value" in a fixture (every key value), and every
+// run of 20 to 128 letters and digits, a digit among them, in any other string (a key
+// pasted in the wrong place, a member named by a key); the names of the format have no
+// digit.
 func keyValues(data []byte) []string {
 	var out []string
 	for _, m := range valueRe.FindAllSubmatch(data, -1) {
 		out = append(out, string(m[1]))
+	}
+	for _, str := range stringRe.FindAll(data, -1) {
+		for _, m := range keyLikeRe.FindAll(str, -1) {
+			if bytes.ContainsAny(m, "0123456789") {
+				out = append(out, string(m))
+			}
+		}
 	}
 	return out
 }

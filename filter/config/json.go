@@ -13,8 +13,49 @@ import (
 // The helpers in this file read one JSON value each, check its type and range, and report a
 // problem with its path instead of failing, so that Parse collects every problem at once.
 
+// add reports a problem at path. A string argument that holds what looks like a key value
+// (see hasKeyLike) is replaced by its length: a key pasted where an id or a name belongs
+// must not reach Envoy's log. Text known to be safe is passed as shown.
 func (p *parser) add(path, format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok && hasKeyLike(s) {
+			args[i] = hidden(s)
+		}
+	}
 	p.errs = append(p.errs, Error{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// shown is text add prints as it is: field names of the format ("throttlingBurstLimit" is
+// 20 letters), JSON numbers, and describe's output (which hides strings itself).
+type shown string
+
+// hasKeyLike reports whether s holds a run of at least minKeyLen letters and digits: the
+// shape of an API key value (a longer run may hold one).
+func hasKeyLike(s string) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		if isAlpha(s[i]) || isDigit(s[i]) {
+			if run++; run >= minKeyLen {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
+}
+
+// hidden stands for a string that must not be printed.
+func hidden(s string) string {
+	return fmt.Sprintf("<%d characters, not shown: may be an API key>", len(s))
+}
+
+// shownName is a member name as an error path may show it: hidden when it looks like a key.
+func shownName(name string) string {
+	if hasKeyLike(name) {
+		return hidden(name)
+	}
+	return name
 }
 
 // field joins a path and an object member name, bracketing names that are not identifiers.
@@ -47,7 +88,17 @@ func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // describe renders a JSON value for a "got ..." clause; strings are quoted and truncated.
-// Never call it on a key value.
+// Under apiKeys, and anywhere for a string holding what looks like a key value, it gives
+// only the string's length: a key value pasted in the wrong place (a bare string in
+// apiKeys, a value under "enabled") must not reach Envoy's log.
+func (p *parser) describe(v gjson.Result) shown {
+	if v.Type == gjson.String && (p.secrets || hasKeyLike(v.Str)) {
+		return shown(fmt.Sprintf("a string of %d characters", len(v.Str)))
+	}
+	return shown(describe(v))
+}
+
+// describe renders a JSON value; see parser.describe, the one to call.
 func describe(v gjson.Result) string {
 	switch v.Type {
 	case gjson.String:
@@ -110,9 +161,9 @@ func (p *parser) object(v gjson.Result, path string, known, ignored []string) (f
 	f := fields{known: known}
 	if !v.IsObject() {
 		if path == "" {
-			p.add(path, "the configuration must be a JSON object, got %s", describe(v))
+			p.add(path, "the configuration must be a JSON object, got %s", p.describe(v))
 		} else {
-			p.add(path, "must be an object, got %s", describe(v))
+			p.add(path, "must be an object, got %s", p.describe(v))
 		}
 		return f, false
 	}
@@ -131,9 +182,9 @@ func (p *parser) object(v gjson.Result, path string, known, ignored []string) (f
 			}
 			seenIgnored |= 1 << i
 		} else if s := suggest(name, known); s != "" {
-			p.add(field(path, name), "unknown field (did you mean %q?)", s)
+			p.add(field(path, shownName(name)), "unknown field (did you mean %q?)", shown(s))
 		} else {
-			p.add(field(path, name), "unknown field")
+			p.add(field(path, shownName(name)), "unknown field")
 		}
 		return true
 	})
@@ -197,18 +248,18 @@ func contains(list []string, s string) bool {
 // repeated names.
 func (p *parser) members(v gjson.Result, path string) ([]member, bool) {
 	if !v.IsObject() {
-		p.add(path, "must be an object, got %s", describe(v))
+		p.add(path, "must be an object, got %s", p.describe(v))
 		return nil, false
 	}
 	var out []member
 	seen := make(map[string]bool)
 	v.ForEach(func(k, val gjson.Result) bool {
 		if seen[k.Str] {
-			p.add(field(path, k.Str), "appears twice")
+			p.add(field(path, shownName(k.Str)), "appears twice")
 		} else {
 			seen[k.Str] = true
 			name := strings.Clone(k.Str) // may be kept (HTTP methods, header names): see str
-			out = append(out, member{name, val, field(path, name)})
+			out = append(out, member{name, val, field(path, shownName(name))})
 		}
 		return true
 	})
@@ -246,9 +297,9 @@ func (p *parser) list(v gjson.Result, path, wrapper string) iter.Seq2[int, eleme
 		}
 		if !v.IsArray() {
 			if wrapper == "" {
-				p.add(path, "must be an array, got %s", describe(v))
+				p.add(path, "must be an array, got %s", p.describe(v))
 			} else {
-				p.add(path, "must be an array or an AWS CLI output object {%q: [...]}, got %s", wrapper, describe(v))
+				p.add(path, "must be an array or an AWS CLI output object {%q: [...]}, got %s", wrapper, p.describe(v))
 			}
 			return
 		}
@@ -265,7 +316,7 @@ func (p *parser) list(v gjson.Result, path, wrapper string) iter.Seq2[int, eleme
 // key values included, which a kept substring would keep in memory.
 func (p *parser) str(v gjson.Result, path string) (string, bool) {
 	if v.Type != gjson.String {
-		p.add(path, "must be a string, got %s", describe(v))
+		p.add(path, "must be a string, got %s", p.describe(v))
 		return "", false
 	}
 	return strings.Clone(v.Str), true
@@ -273,7 +324,7 @@ func (p *parser) str(v gjson.Result, path string) (string, bool) {
 
 func (p *parser) boolean(v gjson.Result, path string) (bool, bool) {
 	if v.Type != gjson.True && v.Type != gjson.False {
-		p.add(path, "must be true or false, got %s", describe(v))
+		p.add(path, "must be true or false, got %s", p.describe(v))
 		return false, false
 	}
 	return v.Bool(), true
@@ -288,12 +339,12 @@ func (p *parser) integer(v gjson.Result, path string, lo, hi int64) (int64, bool
 		return fmt.Sprintf("an integer from %d to %d", lo, hi)
 	}
 	if v.Type != gjson.Number {
-		p.add(path, "must be %s, got %s", bounds(), describe(v))
+		p.add(path, "must be %s, got %s", bounds(), p.describe(v))
 		return 0, false
 	}
 	n, err := strconv.ParseInt(v.Raw, 10, 64)
 	if err != nil || n < lo || n > hi {
-		p.add(path, "must be %s, got %s", bounds(), v.Raw)
+		p.add(path, "must be %s, got %s", bounds(), shown(v.Raw))
 		return 0, false
 	}
 	return n, true
@@ -308,12 +359,12 @@ func (p *parser) rate(v gjson.Result, path string, offAllowed bool) (float64, bo
 		want = "-1 (throttling off), " + want
 	}
 	if v.Type != gjson.Number {
-		p.add(path, "must be %s, got %s", want, describe(v))
+		p.add(path, "must be %s, got %s", want, p.describe(v))
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(v.Raw, 64)
 	if err != nil || !(f == 0 || f >= minRate) || math.IsInf(f, 0) {
-		p.add(path, "must be %s, got %s", want, v.Raw)
+		p.add(path, "must be %s, got %s", want, shown(v.Raw))
 		return 0, false
 	}
 	return f, true
@@ -324,7 +375,7 @@ func (p *parser) enum(v gjson.Result, path string, allowed []string) (string, bo
 	if v.Type == gjson.String && contains(allowed, v.Str) {
 		return v.Str, true
 	}
-	p.add(path, "must be %s, got %s", orList(allowed), describe(v))
+	p.add(path, "must be %s, got %s", orList(allowed), p.describe(v))
 	return "", false
 }
 
@@ -351,7 +402,7 @@ func (p *parser) id(v gjson.Result, path string) (string, bool) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(isAlpha(c) || isDigit(c) || c == '-' || c == '_' || c == '.') {
-			p.add(path, "must hold only letters, digits, '-', '_' and '.', got %s", describe(v))
+			p.add(path, "must hold only letters, digits, '-', '_' and '.', got %s", p.describe(v))
 			return "", false
 		}
 	}
@@ -376,7 +427,7 @@ func (p *parser) headerName(v gjson.Result, path string, allowEmpty bool) (strin
 		return "", true
 	}
 	if !validHeaderName(s) {
-		p.add(path, "must be an HTTP header name (letters, digits and !#$%%&'*+-.^_`|~), got %s", describe(v))
+		p.add(path, "must be an HTTP header name (letters, digits and !#$%%&'*+-.^_`|~), got %s", p.describe(v))
 		return "", false
 	}
 	return strings.ToLower(s), true

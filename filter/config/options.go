@@ -30,7 +30,7 @@ func (p *parser) options(f *fields) {
 				c.Account.Throttle = t
 			}
 		} else {
-			p.add("accountThrottle", "must be an object {\"rateLimit\", \"burstLimit\"} or false, got %s", describe(v))
+			p.add("accountThrottle", "must be an object {\"rateLimit\", \"burstLimit\"} or false, got %s", p.describe(v))
 		}
 	}
 	if v, ok := f.get("apiKeySource"); ok {
@@ -52,7 +52,7 @@ func (p *parser) options(f *fields) {
 	if v, ok := f.get("apiKeyQueryParameter"); ok {
 		if s, ok := p.str(v, "apiKeyQueryParameter"); ok {
 			if strings.ContainsAny(s, "&=#? ") {
-				p.add("apiKeyQueryParameter", "must be a query parameter name without '&', '=', '#', '?' or spaces, got %s", describe(v))
+				p.add("apiKeyQueryParameter", "must be a query parameter name without '&', '=', '#', '?' or spaces, got %s", p.describe(v))
 			}
 			c.KeySource.QueryParameter = s
 		}
@@ -162,7 +162,7 @@ func (p *parser) authorizer(v gjson.Result, path string) {
 	}
 	pp := field(path, "property")
 	if !prop.IsArray() || len(prop.Array()) == 0 {
-		p.add(pp, "must be a non-empty array of path segments such as [\"filter_state\", \"usage_key\"], got %s", describe(prop))
+		p.add(pp, "must be a non-empty array of path segments such as [\"filter_state\", \"usage_key\"], got %s", p.describe(prop))
 		return
 	}
 	for i, s := range prop.Array() {
@@ -223,7 +223,7 @@ func (p *parser) responses(v gjson.Result, path string) {
 			if (s.Type == gjson.String || s.Type == gjson.Number) && err == nil && n >= minStatus && n <= maxStatus {
 				r.Status = n
 			} else {
-				p.add(sp, "must be an HTTP status from %d to %d, got %s", minStatus, maxStatus, describe(s))
+				p.add(sp, "must be an HTTP status from %d to %d, got %s", minStatus, maxStatus, p.describe(s))
 			}
 		}
 		if h, ok := f.get("headers"); ok {
@@ -285,7 +285,7 @@ func (p *parser) rateBurst(f *fields, path, rateName, burstName string, mode int
 	rv, hasRate := f.get(rateName)
 	bv, hasBurst := f.get(burstName)
 	if mode == throttleMissingZero && !hasRate && !hasBurst {
-		p.add(path, "needs %s or %s (a missing one is 0, as AWS stores it; leave the throttle out for none)", rateName, burstName)
+		p.add(path, "needs %s or %s (a missing one is 0, as AWS stores it; leave the throttle out for none)", shown(rateName), shown(burstName))
 		return limit.Throttle{}, false, false
 	}
 	good := true
@@ -308,7 +308,7 @@ func (p *parser) rateBurst(f *fields, path, rateName, burstName string, mode int
 		p.add(bp, "required")
 		good = false
 	case mode == throttleAllowOff && bv.Type == gjson.Number && strings.HasPrefix(bv.Raw, "-"):
-		p.add(bp, "must be -1 (throttling off) or an integer >= 0, got %s", bv.Raw)
+		p.add(bp, "must be -1 (throttling off) or an integer >= 0, got %s", shown(bv.Raw))
 		good = false
 	default:
 		t.Burst, ok = p.integer(bv, bp, 0, math.MaxInt64)
@@ -319,7 +319,7 @@ func (p *parser) rateBurst(f *fields, path, rateName, burstName string, mode int
 			return limit.Throttle{}, true, true
 		}
 		if good {
-			p.add(path, "%s and %s must both be -1 (throttling off) or both be limits, got %s and %s", rateName, burstName, rv.Raw, bv.Raw)
+			p.add(path, "%s and %s must both be -1 (throttling off) or both be limits, got %s and %s", shown(rateName), shown(burstName), shown(rv.Raw), shown(bv.Raw))
 		}
 		return limit.Throttle{}, false, false
 	}

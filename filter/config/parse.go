@@ -66,6 +66,8 @@ func syntaxPosition(data []byte) string {
 type parser struct {
 	errs Errors
 	cfg  *Config
+	// secrets is set while parsing apiKeys: errors there show no string's content.
+	secrets bool
 
 	apis   map[string]*API
 	stages map[string]*Stage // by "apiId/stage"
@@ -154,9 +156,11 @@ func (p *parser) config(root gjson.Result) *Config {
 		}
 	}
 	if v, ok := f.get("apiKeys"); ok {
+		p.secrets = true // any string under apiKeys may be a key value
 		for _, e := range p.list(v, "apiKeys", "items") {
 			p.key(e.val, e.path)
 		}
+		p.secrets = false
 	}
 	if v, ok := f.get("usagePlanKeys"); ok {
 		p.planKeys(v, "usagePlanKeys")
