@@ -47,9 +47,10 @@ push: build
 manifests:
 	$(GO) run ./build/envoy/cmd/embedconfig
 
-## fuzz: a short run of the state decoder's fuzzer
+## fuzz: short runs of the state decoder's and the path normaliser's fuzzers
 fuzz:
 	$(GO) test ./filter/state -run '^$$' -fuzz FuzzDecode -fuzztime 30s
+	$(GO) test ./filter/config -run '^$$' -fuzz FuzzCleanPath -fuzztime 30s
 
 lint:
 	$(GO) vet ./...
