@@ -374,8 +374,8 @@ func short(d string) string { return d[:12] }
 // reads them: the identity headers and where keys come from; the defaults when it does not
 // parse (the filter has the last word on the configuration).
 func (a *active) withNames(data []byte) *active {
-	a.identity = config.IdentityHeaders{KeyID: "x-usageplans-key-id", PlanID: "x-usageplans-plan-id"}
-	a.keyHeader = "x-api-key"
+	a.identity = config.IdentityHeaders{KeyID: config.DefaultKeyIDHeader, PlanID: config.DefaultPlanIDHeader}
+	a.keyHeader = config.DefaultAPIKeyHeader
 	if c, err := config.Parse(data); err == nil {
 		a.identity, a.keyHeader, a.keyQuery = c.IdentityHeaders, c.KeySource.Header, c.KeySource.QueryParameter
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/usageplans/usageplans/filter/config"
 )
 
 // upstream answers the requests a route admits. The request's URL path and query, Host and
@@ -45,7 +47,7 @@ func (u *echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		req.Body.Close()
 	}
-	keyHeader, keyQuery := "x-api-key", ""
+	keyHeader, keyQuery := config.DefaultAPIKeyHeader, ""
 	if u.keyNames != nil {
 		keyHeader, keyQuery = u.keyNames()
 	}
