@@ -8,7 +8,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// hostFunc is one env.proxy_* function: its wasm signature and its implementation, which
+// hostFunc is one host function (env or WASI): its wasm signature and its implementation, which
 // runs with the VM's lock held (it is only ever reached from a guest call).
 type hostFunc struct {
 	name    string
@@ -39,7 +39,7 @@ var statusResult = []api.ValueType{i32}
 var envFuncs = func() map[string]hostFunc {
 	m := map[string]hostFunc{}
 	for _, table := range [][]hostFunc{lifecycleFuncs, headerFuncs, bufferFuncs, propertyFuncs,
-		sharedDataFuncs, metricFuncs, logFuncs, httpCallFuncs, tickFuncs, unsupportedFuncs} {
+		sharedDataFuncs, metricFuncs, logFuncs, httpCallFuncs, tickFuncs, unsupportedFuncs, cppHostEnvFuncs} {
 		for _, f := range table {
 			if _, dup := m[f.name]; dup {
 				panic("host: duplicate host function " + f.name)
@@ -122,10 +122,7 @@ func (v *VM) copyOut(data []byte, ptrPtr, sizePtr uint32) Status {
 func (v *VM) alloc(size uint32) (uint32, bool) {
 	stack := v.allocStack[:]
 	stack[0] = uint64(size)
-	saved := v.restricted
-	if !v.rt.opts.allocUnrestricted {
-		v.restricted = restrictAlloc
-	}
+	saved := v.enter(restrictAlloc)
 	err := v.fns.alloc.CallWithStack(v.ctx, stack)
 	v.restricted = saved
 	if err != nil {

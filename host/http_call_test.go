@@ -182,7 +182,7 @@ func TestPausedStreamWakesWhenTheVMStops(t *testing.T) {
 			}))
 			defer srv.Close()
 			defer close(release)
-			rt := newRuntime(t, Options{WASI: WASICurrent, Clusters: map[string]string{"auth": srv.URL}})
+			rt := newRuntime(t, Options{WASI: WASICppHost20260701, Clusters: map[string]string{"auth": srv.URL}})
 			p := newPlugin(t, rt, "abi", PluginConfig{})
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()

@@ -13,7 +13,8 @@ import (
 func TestConfigureRejected(t *testing.T) {
 	rt := newRuntime(t, Options{})
 	_, err := rt.NewPlugin(context.Background(), compile(t, rt, "abi"), PluginConfig{Name: "p", VMID: "v", Configuration: []byte("reject-me")})
-	want := "host: p v#0: proxy_on_configure returned false: the plugin configuration was rejected; guest output:\n[error] configuration rejected: \"reject-me\"\n"
+	// The canary VM rejects it, so no worker starts (cpp-host's createWasm).
+	want := "host: plugin p: the canary VM rejected the configuration, no worker VM was started: host: p v#canary: proxy_on_configure returned false: the plugin configuration was rejected; guest output:\n[error] configuration rejected: \"reject-me\"\n"
 	if err == nil || err.Error() != want {
 		t.Fatalf("NewPlugin error = %v\nwant %q", err, want)
 	}
@@ -22,7 +23,7 @@ func TestConfigureRejected(t *testing.T) {
 func TestVMStartRefused(t *testing.T) {
 	rt := newRuntime(t, Options{})
 	_, err := rt.NewPlugin(context.Background(), compile(t, rt, "abi"), PluginConfig{Name: "p", VMID: "v", VMConfig: []byte("fail")})
-	want := "host: p v#0: proxy_on_vm_start returned false: the VM failed to start; guest output:\n[error] vm start refused: vm configuration is \"fail\"\n"
+	want := "host: plugin p: the canary VM rejected the configuration, no worker VM was started: host: p v#canary: proxy_on_vm_start returned false: the VM failed to start; guest output:\n[error] vm start refused: vm configuration is \"fail\"\n"
 	if err == nil || err.Error() != want {
 		t.Fatalf("NewPlugin error = %v\nwant %q", err, want)
 	}
@@ -93,7 +94,8 @@ func TestReconfigureCreatesRootContext(t *testing.T) {
 	}
 	p := newPlugin(t, rt, "abi", PluginConfig{Configuration: []byte("first")})
 	vm := p.VMs()[0]
-	if got := take(); got != `configured: "first"` {
+	// The canary VM configures first, then the worker.
+	if got := take(); got != `configured: "first"; configured: "first"` {
 		t.Fatalf("start: %s", got)
 	}
 	open, err := vm.NewStream() // keeps the first root context alive
@@ -204,7 +206,7 @@ func TestLocalResponse(t *testing.T) {
 // A trap fails the VM like Envoy's FAIL_CLOSED: the request gets a 503 with the error, and so
 // does every later request, without calling the guest; other VMs go on.
 func TestTrapFailsClosed(t *testing.T) {
-	rt := newRuntime(t, Options{WASI: WASICurrent})
+	rt := newRuntime(t, Options{WASI: WASICppHost20260701})
 	p := newPlugin(t, rt, "abi", PluginConfig{Workers: 2})
 	vm0, vm1 := p.VMs()[0], p.VMs()[1]
 	var up recorder
@@ -297,7 +299,7 @@ func TestTrapLaterInTheStream(t *testing.T) {
 		{"httpcall-panic", "", "panic: abi: panic in the callout's answer"},
 	} {
 		t.Run(tt.op, func(t *testing.T) {
-			rt := newRuntime(t, Options{WASI: WASICurrent, Clusters: map[string]string{"auth": srv.URL}})
+			rt := newRuntime(t, Options{WASI: WASICppHost20260701, Clusters: map[string]string{"auth": srv.URL}})
 			p := newPlugin(t, rt, "abi", PluginConfig{})
 			var up recorder
 			resp, err := p.Do(context.Background(), get(tt.op, "x-cluster", "auth"), up.upstream)

@@ -21,14 +21,14 @@ type LogEntry struct {
 	Time    time.Time // the Runtime's wall clock
 	Plugin  string
 	VMID    string
-	Worker  int
+	Worker  int // the worker's index; WorkerBase or WorkerCanary for those VMs
 	Level   LogLevel
 	Source  LogSource
 	Message string
 }
 
 func (e LogEntry) String() string {
-	return fmt.Sprintf("%s %s#%d %s %s: %s", e.Plugin, e.VMID, e.Worker, e.Level, e.Source, e.Message)
+	return fmt.Sprintf("%s %s %s: %s", vmLabel(e.Plugin, e.VMID, e.Worker), e.Level, e.Source, e.Message)
 }
 
 var logFuncs = []hostFunc{

@@ -32,6 +32,12 @@ func TestLogs(t *testing.T) {
 		t.Errorf("VM logs\n got %s\nwant %s", got, want)
 	}
 	mu.Lock()
+	// The sink also saw the canary VM's line (Worker WorkerCanary), before the worker's.
+	if len(sunk) == 0 || sunk[0].Worker != WorkerCanary || sunk[0].String() != `logs lv#canary info proxy_log: configured: ""` {
+		t.Errorf("first line to the sink %+v, want the canary's", sunk)
+	} else {
+		sunk = sunk[1:]
+	}
 	if got := joinLogs(sunk); got != want {
 		t.Errorf("LogSink received\n%s\nwant\n%s", got, want)
 	}

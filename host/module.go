@@ -61,8 +61,8 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		switch mod {
 		case "env":
 			want, ok = envFuncs[name]
-		case wasiModuleName:
-			want, ok = wasiFuncs[name]
+		case wasiModuleNames[0], wasiModuleNames[1]:
+			want, ok = r.profile.function(name)
 		}
 		if !ok {
 			unknown = append(unknown, full)
@@ -74,9 +74,12 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		}
 	}
 	if len(unknown) > 0 {
-		return fail("module imports %s, which this host (WASI profile %s) does not provide", quoteList(unknown), r.opts.WASI)
+		// Envoy: "Failed to load Wasm module due to a missing import".
+		return fail("module imports %s, which this host (WASI profile %s: proxy-wasm-cpp-host of %s) does not provide",
+			quoteList(unknown), r.profile.name, r.profile.date)
 	}
 	if len(mismatched) > 0 {
+		// Envoy: "Failed to load Wasm module due to an import type mismatch".
 		return fail("module imports %s", quoteList(mismatched))
 	}
 	for _, imp := range cm.ImportedMemories() {
@@ -251,15 +254,22 @@ func (m *Module) releaseVM(ctx context.Context) {
 }
 
 // ProvidedImports lists every function a module may import from this host under profile, as
-// "module.name", sorted: the env.proxy_* functions (the same for both profiles) and the WASI
-// functions of proxy-wasm-cpp-host at its commit of 2024-12-19.
+// "module.name", sorted: the env functions (the same for every profile) and the profile's
+// WASI functions under wasi_snapshot_preview1 and wasi_unstable. An unknown profile provides
+// nothing.
 func ProvidedImports(profile WASIProfile) []string {
+	p, err := lookupWASIProfile(profile)
+	if err != nil {
+		return nil
+	}
 	var out []string
 	for name := range envFuncs {
 		out = append(out, "env."+name)
 	}
-	for _, name := range wasiNames {
-		out = append(out, wasiModuleName+"."+name)
+	for _, mod := range wasiModuleNames {
+		for _, f := range p.funcs {
+			out = append(out, mod+"."+f.name)
+		}
 	}
 	sort.Strings(out)
 	return out

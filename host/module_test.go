@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,7 +30,7 @@ func TestCompileRejectsBadInput(t *testing.T) {
 		{"no allocator", noAlloc.encode(), "not a proxy-wasm module: no export proxy_on_memory_allocate"},
 		{"no ABI version", noABI.encode(), "not a proxy-wasm 0.2 module: no export proxy_abi_version_0_2_* (exports: proxy_on_memory_allocate)"},
 		{"no memory", noMemory.encode(), `no exported memory named "memory"`},
-		{"unknown env function", unknownEnv.encode(), "module imports env.foo, which this host (WASI profile envoy-1.33) does not provide"},
+		{"unknown env function", unknownEnv.encode(), "module imports env.foo, which this host (WASI profile cpp-host-2024-12-19: proxy-wasm-cpp-host of 2024-12-19) does not provide"},
 		{"WASI function outside the profile", unknownWASI.encode(), "module imports wasi_snapshot_preview1.fd_readdir, which this host"},
 		{"unknown module", unknownModule.encode(), "module imports go.debug, which"},
 		{"wrong signature", badSignature.encode(), "module imports env.proxy_log as (i32, i32) -> (i32), want (i32, i32, i32) -> (i32)"},
@@ -48,18 +49,32 @@ func TestCompileRejectsBadInput(t *testing.T) {
 }
 
 func TestProvidedImports(t *testing.T) {
-	got := ProvidedImports(WASIEnvoy133)
-	if len(got) != len(envFuncs)+18 {
-		t.Fatalf("%d imports, want %d env functions and 18 WASI functions", len(got), len(envFuncs))
+	for _, tt := range []struct {
+		profile WASIProfile
+		wasi    int
+		has     []string
+		hasNot  []string
+	}{
+		{WASICppHost20241219, 18, []string{"wasi_snapshot_preview1.poll_oneoff", "wasi_unstable.fd_write"}, []string{"wasi_snapshot_preview1.fd_filestat_get", "wasi_snapshot_preview1.clock_res_get"}},
+		{WASICppHost20260701, 45, []string{"wasi_snapshot_preview1.fd_filestat_get", "wasi_unstable.sock_shutdown", "wasi_snapshot_preview1.clock_res_get"}, nil},
+	} {
+		got := ProvidedImports(tt.profile)
+		if len(got) != len(envFuncs)+2*tt.wasi {
+			t.Errorf("%s: %d imports, want %d env functions and %d WASI functions under two modules", tt.profile, len(got), len(envFuncs), tt.wasi)
+		}
+		for _, want := range append([]string{"env.proxy_get_shared_data", "env.pthread_equal", "env.emscripten_notify_memory_growth", "wasi_snapshot_preview1.fd_fdstat_set_flags"}, tt.has...) {
+			if !slices.Contains(got, want) {
+				t.Errorf("%s: %s missing", tt.profile, want)
+			}
+		}
+		for _, not := range tt.hasNot {
+			if slices.Contains(got, not) {
+				t.Errorf("%s: provides %s", tt.profile, not)
+			}
+		}
 	}
-	for _, want := range []string{"env.proxy_get_shared_data", "env.proxy_send_local_response", "wasi_snapshot_preview1.poll_oneoff", "wasi_snapshot_preview1.fd_fdstat_set_flags"} {
-		found := false
-		for _, g := range got {
-			found = found || g == want
-		}
-		if !found {
-			t.Errorf("%s missing from %v", want, got)
-		}
+	if got := ProvidedImports("envoy-1.33"); got != nil {
+		t.Errorf("an unknown profile provides %v", got)
 	}
 }
 
@@ -81,29 +96,44 @@ func TestCompileDescribesModule(t *testing.T) {
 			if _, ok := envFuncs[name]; !ok {
 				t.Errorf("import %s is not provided", imp)
 			}
-		case mod == "wasi_snapshot_preview1" && wasiFunctionOffered(name):
+		case mod == "wasi_snapshot_preview1":
+			if _, ok := cppHost20241219.function(name); !ok {
+				t.Errorf("import %s is outside the cpp-host-2024-12-19 surface", imp)
+			}
 		default:
 			t.Errorf("import %s is outside the envoy-1.33 surface", imp)
 		}
 	}
 }
 
-// A panic in init traps _initialize. The Go runtime's panic path first sleeps
-// (freezetheworld calls usleep, i.e. poll_oneoff), which cpp-host does not allow during
-// module start: under both profiles the VM dies with restricted_callback on poll_oneoff
-// before the panic value is printed, as Envoy reports it ("Function: _initialize failed:
-// Uncaught Error: restricted_callback", in-VM backtrace runtime.usleep, freezetheworld).
+// A panic in init traps _initialize of the base VM, and how it reads depends on the cpp-host:
+// the Go runtime's panic path first sleeps (freezetheworld calls usleep, i.e. poll_oneoff).
+//   - 2024-12-19 under V8: poll_oneoff is not allowed during module start, so the VM dies
+//     with restricted_callback before the panic value is printed, as Envoy reports it
+//     ("Function: _initialize failed: Uncaught Error: restricted_callback").
+//   - 2024-12-19 under WAMR or Wasmtime: poll_oneoff runs and answers ENOSYS, which the
+//     runtime cannot survive ("panic during panic"), still without the value.
+//   - 2026-07-01, any engine: poll_oneoff is allowed and answers 0 events, so the panic value
+//     and its trace are printed, then the runtime traps (unreachable).
 func TestInitializeTrap(t *testing.T) {
-	restricted := "restricted_callback: the guest called wasi_snapshot_preview1.poll_oneoff during module start (_initialize, main or _start)"
+	const head = "host: plugin bad: the base VM failed to start (Envoy: \"Failed to initialize Wasm code\"): host: bad bad#base: _initialize trapped, VM failed: "
+	restricted := head + "restricted_callback: the guest called wasi_snapshot_preview1.poll_oneoff during module start (_initialize, main or _start)"
+	enosys := []string{head + "wasm error: unreachable", "fatal error: wasi_snapshot_preview1.poll_oneoff\npanic during panic"}
+	printed := []string{head + "wasm error: unreachable", "panic: badinit: init fails on purpose\n\ngoroutine 1 [running]:\nmain.init.0()"}
 	for _, tt := range []struct {
 		profile WASIProfile
+		engine  Engine
 		want    []string
 	}{
-		{WASIEnvoy133, []string{"host: bad bad#0: _initialize trapped, VM failed", restricted}},
-		{WASICurrent, []string{"host: bad bad#0: _initialize trapped, VM failed", restricted}},
+		{WASICppHost20241219, EngineV8, []string{restricted}},
+		{WASICppHost20241219, EngineWAMR, enosys},
+		{WASICppHost20241219, EngineWasmtime, enosys},
+		{WASICppHost20260701, EngineV8, printed},
+		{WASICppHost20260701, EngineWAMR, printed},
+		{WASICppHost20260701, EngineWasmtime, printed},
 	} {
-		t.Run(string(tt.profile), func(t *testing.T) {
-			rt := newRuntime(t, Options{WASI: tt.profile})
+		t.Run(string(tt.profile)+"/"+string(tt.engine), func(t *testing.T) {
+			rt := newRuntime(t, Options{WASI: tt.profile, Engine: tt.engine})
 			m := compile(t, rt, "badinit")
 			_, err := rt.NewPlugin(context.Background(), m, PluginConfig{Name: "bad", VMID: "bad"})
 			if err == nil {
@@ -113,6 +143,9 @@ func TestInitializeTrap(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q\ndoes not contain %q", err, want)
 				}
+			}
+			if tt.profile == WASICppHost20241219 && strings.Contains(err.Error(), "init fails on purpose") {
+				t.Errorf("the panic value was printed under %s: %v", tt.profile, err)
 			}
 			if keys := rt.SharedData("bad").Keys(); len(keys) != 0 {
 				t.Errorf("shared data of the failed vm_id = %v, want none", keys)

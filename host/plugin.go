@@ -44,17 +44,22 @@ type Plugin struct {
 	retiring sync.WaitGroup
 }
 
-// generation is one version of the plugin: a module, a configuration and its VMs.
+// generation is one version of the plugin: a module, a configuration, its base VM and its
+// VMs.
 type generation struct {
 	version int
 	module  *Module
 	config  []byte
+	base    *baseVM
 	vms     []*VM
 }
 
-// NewPlugin starts cfg.Workers VMs of the module. Any VM failing to start (a trap, a false
-// from proxy_on_vm_start, a configuration rejected by proxy_on_configure) fails the whole
-// plugin, and the error says which and why.
+// NewPlugin starts the plugin as Envoy does (canary.go): the base VM of its vm_id, VM
+// configuration and module (shared with other plugins of the same), the canary VM that tries
+// the configuration first, then cfg.Workers VMs. Any of them failing to start (a trap, a
+// false from proxy_on_vm_start, a configuration rejected by proxy_on_configure) fails the
+// whole plugin, and the error says which VM and why; a configuration the canary rejects
+// never reaches a worker.
 func (r *Runtime) NewPlugin(ctx context.Context, m *Module, cfg PluginConfig) (*Plugin, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
@@ -75,18 +80,30 @@ func (r *Runtime) NewPlugin(ctx context.Context, m *Module, cfg PluginConfig) (*
 	defer r.mu.Unlock()
 	if r.closed {
 		p.closeGen(ctx, gen)
+		r.releaseBase(ctx, gen.base)
 		return nil, fmt.Errorf("host: plugin %s: %w", cfg.Name, errClosed)
 	}
 	r.plugins[p] = struct{}{}
 	return p, nil
 }
 
+// build starts a generation: its base VM (acquired), the canary, then the workers. On error
+// nothing of it is left running.
 func (p *Plugin) build(ctx context.Context, version int, m *Module, config []byte) (*generation, error) {
-	g := &generation{version: version, module: m, config: config}
+	base, err := p.acquireBase(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.canary(ctx, base, m, config); err != nil {
+		p.rt.releaseBase(ctx, base)
+		return nil, err
+	}
+	g := &generation{version: version, module: m, config: config, base: base}
 	for i := 0; i < p.cfg.Workers; i++ {
 		v, err := p.rt.startVM(ctx, vmSpec{plugin: p, module: m, version: version, worker: i, vmConfig: p.cfg.VMConfig, pluginConfig: config})
 		if err != nil {
 			p.closeGen(ctx, g)
+			p.rt.releaseBase(ctx, base)
 			return nil, err
 		}
 		g.vms = append(g.vms, v)
@@ -163,7 +180,8 @@ func (p *Plugin) Do(ctx context.Context, req *Request, upstream Upstream) (*Resp
 
 // Swap replaces the running version with a new module and/or plugin configuration (nil
 // keeps the current one). It starts the new VMs first, with the same vm_id so the shared
-// data survives; if one fails (compile errors happen earlier, in Compile; a trap or a
+// data survives, after the canary (canary.go) accepted the configuration on the base VM of
+// the new module (the running one's when the module stays); if one fails (compile errors happen earlier, in Compile; a trap or a
 // configuration rejected by proxy_on_configure happen here) the running version stays and
 // the error is returned. Otherwise new streams go to the new VMs at once, and each old VM is
 // closed once its last stream is closed (see WaitRetired).
@@ -193,6 +211,7 @@ func (p *Plugin) Swap(ctx context.Context, m *Module, configuration []byte) erro
 		// the new one must not be installed (or it would run on, unreachable).
 		p.mu.Unlock()
 		p.closeGen(ctx, next)
+		p.rt.releaseBase(ctx, next.base)
 		return fmt.Errorf("host: plugin %s: swap to version %d: %w", p.cfg.Name, cur.version+1, errClosed)
 	}
 	old := p.gen
@@ -202,16 +221,27 @@ func (p *Plugin) Swap(ctx context.Context, m *Module, configuration []byte) erro
 	return nil
 }
 
+// retire closes each VM of g after its last stream, then lets go of g's base VM.
 func (p *Plugin) retire(ctx context.Context, g *generation) {
+	ctx = context.WithoutCancel(ctx)
+	var closed sync.WaitGroup
 	for _, v := range g.vms {
 		p.retiring.Add(1)
+		closed.Add(1)
 		drained := v.refs.retire()
 		go func(v *VM) {
 			defer p.retiring.Done()
+			defer closed.Done()
 			<-drained
-			v.Close(context.WithoutCancel(ctx))
+			v.Close(ctx)
 		}(v)
 	}
+	p.retiring.Add(1)
+	go func() {
+		defer p.retiring.Done()
+		closed.Wait()
+		p.rt.releaseBase(ctx, g.base)
+	}()
 }
 
 // WaitRetired blocks until every VM replaced by Swap has been closed.
@@ -251,7 +281,7 @@ func (p *Plugin) Close(ctx context.Context) error {
 	p.closed = true
 	g := p.gen
 	p.mu.Unlock()
-	err := p.closeGen(ctx, g)
+	err := errors.Join(p.closeGen(ctx, g), p.rt.releaseBase(ctx, g.base))
 	p.rt.mu.Lock()
 	delete(p.rt.plugins, p)
 	p.rt.mu.Unlock()

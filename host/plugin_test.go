@@ -75,7 +75,7 @@ func TestSwapFailureKeepsRunningVersion(t *testing.T) {
 		t.Fatal("Compile accepted garbage")
 	}
 	err := p.Swap(context.Background(), nil, []byte("reject: bad"))
-	want := "host: plugin test: swap to version 2 failed, version 1 stays: host: test vm1#0: proxy_on_configure returned false"
+	want := "host: plugin test: swap to version 2 failed, version 1 stays: host: plugin test: the canary VM rejected the configuration, no worker VM was started: host: test vm1#canary: proxy_on_configure returned false"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Swap error = %v, want it to contain %q", err, want)
 	}

@@ -6,19 +6,19 @@ import (
 	"strings"
 )
 
-// restriction is the phase in which proxy-wasm-cpp-host lets a guest call only a few host
-// functions (WasmVm::setRestrictedCallback): any other import called then traps the VM with
-// "restricted_callback". Both profiles enforce it, for env and WASI functions alike, because
-// cpp-host restricts these phases in every version that Envoy 1.33 and later ship.
+// restriction is a phase in which proxy-wasm-cpp-host lets a guest call only a few host
+// functions (WasmVm::setRestrictedCallback): under V8 any other import called then traps the
+// VM with "restricted_callback". The allow-lists are the WASI profile's (wasi_profiles.go);
+// only EngineV8 enforces them (engine.go), so under the other engines a VM never enters a
+// restricted phase.
 type restriction uint8
 
 const (
 	unrestricted restriction = iota
-	// restrictStart: _initialize, main and _start (WasmBase::startVm). The list is cpp-host's
-	// at its commit of 2024-12-19, which added fd_fdstat_get and fd_fdstat_set_flags (PR #427)
-	// because Go's runtime calls them during initialisation.
+	// restrictStart: _initialize, main and _start (WasmBase::startVm, src/wasm.cc).
 	restrictStart
-	// restrictAlloc: proxy_on_memory_allocate (WasmBase::allocMemory in wasm.h).
+	// restrictAlloc: proxy_on_memory_allocate (WasmBase::allocMemory,
+	// include/proxy-wasm/wasm.h).
 	restrictAlloc
 )
 
@@ -32,24 +32,21 @@ func (r restriction) String() string {
 	return "no restriction"
 }
 
-var restrictedAllowed = map[restriction]map[string]bool{
-	restrictStart: set("env.proxy_log",
-		"wasi_snapshot_preview1.fd_write",
-		"wasi_snapshot_preview1.args_sizes_get", "wasi_snapshot_preview1.args_get",
-		"wasi_snapshot_preview1.environ_sizes_get", "wasi_snapshot_preview1.environ_get",
-		"wasi_snapshot_preview1.fd_prestat_get", "wasi_snapshot_preview1.fd_prestat_dir_name",
-		"wasi_snapshot_preview1.fd_fdstat_get", "wasi_snapshot_preview1.fd_fdstat_set_flags",
-		"wasi_snapshot_preview1.clock_time_get", "wasi_snapshot_preview1.random_get"),
-	restrictAlloc: set("env.proxy_log", "wasi_snapshot_preview1.fd_write",
-		"wasi_snapshot_preview1.clock_time_get"),
+// allowed returns the allow-list of phase r under the runtime's profile.
+func (rt *Runtime) allowed(r restriction) map[string]bool {
+	if r == restrictAlloc {
+		return rt.profile.allocAllowed
+	}
+	return rt.profile.startAllowed
 }
 
-func set(names ...string) map[string]bool {
-	m := map[string]bool{}
-	for _, n := range names {
-		m[n] = true
+// enter puts the VM in phase r when the engine restricts, and returns the phase to restore.
+func (v *VM) enter(r restriction) restriction {
+	saved := v.restricted
+	if v.rt.opts.Engine.restricts() {
+		v.restricted = r
 	}
-	return m
+	return saved
 }
 
 // checkRestricted traps the running call (a panic that wazero turns into the call's error)
@@ -57,14 +54,22 @@ func set(names ...string) map[string]bool {
 // called by every host function before it runs; outside those phases it costs one load.
 func (v *VM) checkRestricted(full string) {
 	r := v.restricted
-	if r == unrestricted || restrictedAllowed[r][full] {
+	if r == unrestricted {
 		return
 	}
-	allowed := make([]string, 0, len(restrictedAllowed[r]))
-	for n := range restrictedAllowed[r] {
-		allowed = append(allowed, n)
+	allowed := v.rt.allowed(r)
+	if allowed[full] {
+		return
 	}
-	sort.Strings(allowed)
-	panic(fmt.Errorf("restricted_callback: the guest called %s during %s, where proxy-wasm-cpp-host allows only %s",
-		full, r, strings.Join(allowed, ", ")))
+	// The message lists the allow-list under env and wasi_snapshot_preview1 (cpp-host lists
+	// every WASI name under wasi_unstable too).
+	names := make([]string, 0, len(allowed))
+	for n := range allowed {
+		if !strings.HasPrefix(n, "wasi_unstable.") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	panic(fmt.Errorf("restricted_callback: the guest called %s during %s, where proxy-wasm-cpp-host (%s, engine %s) allows only %s",
+		full, r, v.rt.profile.name, v.rt.opts.Engine, strings.Join(names, ", ")))
 }

@@ -12,20 +12,6 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// WASIProfile selects which wasi_snapshot_preview1 functions the host offers, and how they
-// behave.
-type WASIProfile string
-
-const (
-	// WASIEnvoy133 offers exactly the WASI functions of proxy-wasm-cpp-host at its commit of
-	// 2024-12-19 (Envoy 1.33), with its behaviour: stdout and stderr go to the log, no files,
-	// poll_oneoff and fd_fdstat_set_flags answer ENOSYS. It is the default.
-	WASIEnvoy133 WASIProfile = "envoy-1.33"
-	// WASICurrent implements the same functions fully (wazero's wasi_snapshot_preview1), as
-	// proxy-wasm-cpp-host does from April 2026.
-	WASICurrent WASIProfile = "current"
-)
-
 // LogLevel is a proxy-wasm log level.
 type LogLevel uint32
 
@@ -48,11 +34,15 @@ func (l LogLevel) String() string {
 	return fmt.Sprintf("level(%d)", uint32(l))
 }
 
-// Options configure a Runtime. The zero value is usable: strict WASI profile, real clocks,
-// log level info, no clusters.
+// Options configure a Runtime. The zero value is usable: the oldest WASI profile, the V8
+// engine's restrictions, real clocks, log level trace, no clusters.
 type Options struct {
-	// WASI is the WASI profile; empty means WASIEnvoy133.
+	// WASI is the cpp-host whose WASI the host reproduces (wasi_profiles.go); empty means
+	// WASICppHost20241219.
 	WASI WASIProfile
+	// Engine is the Wasm engine whose behaviour the host reproduces (engine.go); empty means
+	// EngineV8, the only one that enforces the restricted phases.
+	Engine Engine
 	// Clock is the wall and monotonic time source; nil means the system clock.
 	Clock Clock
 	// LogLevel is the level reported by proxy_get_log_level; lines below it are dropped, as
@@ -77,11 +67,6 @@ type Options struct {
 	CompilationCache wazero.CompilationCache
 	// Interpreter selects wazero's interpreter instead of its compiler (for comparison only).
 	Interpreter bool
-
-	// allocUnrestricted lifts the restriction of proxy_on_memory_allocate (restrict.go) for
-	// the shim's stack-move test only: a forced runtime.GC() there waits through
-	// poll_oneoff, which cpp-host would trap.
-	allocUnrestricted bool
 }
 
 // maxMemoryPages is 1 GiB in 64 KiB pages.
@@ -95,7 +80,7 @@ type Runtime struct {
 	wz      wazero.Runtime
 	shared  *sharedData
 	envMod  api.Module
-	wasiMod api.Module
+	profile *wasiProfile
 	client  *http.Client
 
 	logWriterMu sync.Mutex // one line at a time into Options.LogWriter
@@ -104,15 +89,24 @@ type Runtime struct {
 	closed  bool
 	plugins map[*Plugin]struct{}
 	metrics map[string]*metricStore // by plugin name: Envoy keeps stats per plugin scope
+	basesMu sync.Mutex
+	bases   map[baseKey]*baseVM // cpp-host's base_wasms (canary.go), under basesMu
 }
 
 // NewRuntime builds a runtime and instantiates its host modules.
 func NewRuntime(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.WASI == "" {
-		opts.WASI = WASIEnvoy133
+		opts.WASI = WASICppHost20241219
 	}
-	if opts.WASI != WASIEnvoy133 && opts.WASI != WASICurrent {
-		return nil, fmt.Errorf("host: Options.WASI: unknown profile %q (want %q or %q)", opts.WASI, WASIEnvoy133, WASICurrent)
+	profile, err := lookupWASIProfile(opts.WASI)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Engine == "" {
+		opts.Engine = EngineV8
+	}
+	if err := checkEngine(opts.Engine); err != nil {
+		return nil, err
 	}
 	if opts.Clock == nil {
 		opts.Clock = NewSystemClock()
@@ -143,16 +137,17 @@ func NewRuntime(ctx context.Context, opts Options) (*Runtime, error) {
 		plugins: map[*Plugin]struct{}{},
 		metrics: map[string]*metricStore{},
 		client:  opts.HTTPClient,
+		profile: profile,
+		bases:   map[baseKey]*baseVM{},
 	}
 	if r.client == nil {
 		r.client = &http.Client{}
 	}
-	var err error
 	if r.envMod, err = instantiateEnv(ctx, r.wz); err != nil {
 		r.wz.Close(ctx)
 		return nil, fmt.Errorf("host: instantiate env module: %w", err)
 	}
-	if r.wasiMod, err = instantiateWASI(ctx, r.wz, opts.WASI); err != nil {
+	if err = instantiateWASI(ctx, r.wz, profile); err != nil {
 		r.wz.Close(ctx)
 		return nil, fmt.Errorf("host: instantiate wasi_snapshot_preview1 (%s): %w", opts.WASI, err)
 	}

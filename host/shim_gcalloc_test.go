@@ -22,7 +22,7 @@ func TestShimSurvivesGCInAllocate(t *testing.T) {
 	if bytes.Equal(guest(t, "abi"), guest(t, "abi-gcalloc")) {
 		t.Fatal("abi-gcalloc is the plain abi build: wasmbuild -tags did not reach the shim")
 	}
-	rt := newRuntime(t, Options{WASI: WASICurrent, allocUnrestricted: true})
+	rt := newRuntime(t, Options{WASI: WASICppHost20260701})
 	p := newPlugin(t, rt, "abi-gcalloc", PluginConfig{Name: "gc", VMID: "gc"})
 	var up recorder
 	for i := 1; i <= 300; i++ {

@@ -3,10 +3,8 @@ package host
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/sys"
 )
 
 // rootContextID is the id of the VM's first root (plugin) context. Like proxy-wasm-cpp-host,
@@ -89,13 +86,46 @@ type vmSpec struct {
 	plugin       *Plugin
 	module       *Module
 	version      int
-	worker       int
+	worker       int // WorkerBase, WorkerCanary, or the worker's index
 	vmConfig     []byte
 	pluginConfig []byte
-	configuring  bool // proxy_on_vm_start or proxy_on_configure is running
 }
 
+// The Worker of the two VMs that are no worker's (canary.go): cpp-host's base VM, which only
+// runs the module's start functions, and the throw-away canary that tries a configuration
+// first. Their log lines carry these values in LogEntry.Worker.
+const (
+	WorkerBase   = -1
+	WorkerCanary = -2
+)
+
+// vmLabel is "<plugin> <vm_id>#<worker>", with "base" and "canary" for those VMs.
+func vmLabel(plugin, vmID string, worker int) string {
+	switch worker {
+	case WorkerBase:
+		return plugin + " " + vmID + "#base"
+	case WorkerCanary:
+		return plugin + " " + vmID + "#canary"
+	}
+	return fmt.Sprintf("%s %s#%d", plugin, vmID, worker)
+}
+
+// startVM starts a worker's VM: instantiate, then Envoy's start sequence (boot).
 func (r *Runtime) startVM(ctx context.Context, s vmSpec) (*VM, error) {
+	v, err := r.instantiateVM(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.boot(s.vmConfig, s.pluginConfig); err != nil {
+		v.closeLocked(ctx)
+		return nil, err
+	}
+	return v, nil
+}
+
+// instantiateVM instantiates the module for a VM without calling into it. The VM has one
+// root context id reserved (rootContextID) that boot creates in the guest.
+func (r *Runtime) instantiateVM(ctx context.Context, s vmSpec) (*VM, error) {
 	p := s.plugin
 	v := &VM{
 		rt:      r,
@@ -103,7 +133,7 @@ func (r *Runtime) startVM(ctx context.Context, s vmSpec) (*VM, error) {
 		module:  s.module,
 		version: s.version,
 		worker:  s.worker,
-		label:   fmt.Sprintf("%s %s#%d", p.cfg.Name, p.cfg.VMID, s.worker),
+		label:   vmLabel(p.cfg.Name, p.cfg.VMID, s.worker),
 		nextID:  rootContextID + 1,
 		root:    rootContextID,
 		roots:   map[uint32]*rootContext{rootContextID: {}},
@@ -111,24 +141,9 @@ func (r *Runtime) startVM(ctx context.Context, s vmSpec) (*VM, error) {
 	}
 	v.ctx = context.WithValue(context.Background(), vmKey{}, v)
 	v.metricIDs.init()
-	clock := r.clock
-	mc := wazero.NewModuleConfig().
-		WithName("").
-		WithStartFunctions().
-		WithWalltime(func() (int64, int32) {
-			t := clock.Now()
-			return t.Unix(), int32(t.Nanosecond())
-		}, sys.ClockResolution(1)).
-		WithNanotime(clock.Nanotime, sys.ClockResolution(1)).
-		WithRandSource(rand.Reader).
-		WithStdout(&vmWriter{v: v, source: SourceStdout}).
-		WithStderr(&vmWriter{v: v, source: SourceStderr})
-	if r.opts.WASI == WASICurrent {
-		mc = mc.WithSysNanosleep().WithOsyield(func() {})
-	}
-	for _, kv := range p.cfg.Env {
-		mc = mc.WithEnv(kv[0], kv[1])
-	}
+	// The host's WASI functions (wasi_funcs.go) read the Runtime's clock and write through
+	// the VM's log; nothing here reaches wazero's own WASI.
+	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions()
 	if !s.module.acquireVM() {
 		return nil, fmt.Errorf("host: %s: module %.12s was closed", v.label, s.module.digest)
 	}
@@ -153,10 +168,6 @@ func (r *Runtime) startVM(ctx context.Context, s vmSpec) (*VM, error) {
 		responseBody: f("proxy_on_response_body"), responseTrailers: f("proxy_on_response_trailers"),
 		httpCallResponse: f("proxy_on_http_call_response"),
 	}
-	if err := v.boot(s.vmConfig, s.pluginConfig); err != nil {
-		v.closeLocked(ctx)
-		return nil, err
-	}
 	return v, nil
 }
 
@@ -167,6 +178,16 @@ func (v *VM) boot(vmConfig, pluginConfig []byte) error {
 	if err := v.startModule(); err != nil {
 		return err
 	}
+	if err := v.startRootLocked(vmConfig, pluginConfig); err != nil {
+		return err
+	}
+	return v.configureLocked(rootContextID, pluginConfig)
+}
+
+// startRootLocked creates the first root context in the guest and starts it, as cpp-host's
+// WasmBase::start and ContextBase::onStart: proxy_on_context_create(root, 0), then
+// proxy_on_vm_start(root, len(vm configuration)); false there fails the VM's start.
+func (v *VM) startRootLocked(vmConfig, pluginConfig []byte) error {
 	if _, err := v.call(v.fns.contextCreate, "proxy_on_context_create", rootContextID, rootContextID, 0); err != nil {
 		return err
 	}
@@ -181,16 +202,16 @@ func (v *VM) boot(vmConfig, pluginConfig []byte) error {
 	if v.fns.vmStart != nil && uint32(ok) == 0 {
 		return fmt.Errorf("host: %s: proxy_on_vm_start returned false: the VM failed to start%s", v.label, v.outputSuffix())
 	}
-	return v.configureLocked(rootContextID, pluginConfig)
+	return nil
 }
 
 // startModule runs the module's start functions as cpp-host's WasmBase::startVm does, with
-// host calls restricted (see restrictStart): a WASI reactor's _initialize, then its
+// host calls restricted under V8 (see restrict.go): a WASI reactor's _initialize, then its
 // main(0, 0) if it exports one; a module without _initialize has its _start (a WASI command)
 // called instead. A module with neither starts without a call.
 func (v *VM) startModule() error {
-	v.restricted = restrictStart
-	defer func() { v.restricted = unrestricted }()
+	saved := v.enter(restrictStart)
+	defer func() { v.restricted = saved }()
 	if v.fns.initialize != nil {
 		if _, err := v.call(v.fns.initialize, "_initialize", 0); err != nil {
 			return err
@@ -447,20 +468,6 @@ func (v *VM) contextID() uint32 {
 
 // stream returns the stream of the resolved context, nil for the root context.
 func (v *VM) stream() *Stream { return v.streams[v.contextID()] }
-
-// vmWriter receives the guest's stdout or stderr (through fd_write) for the current profile;
-// the strict profile's fd_write calls v.writeOutput directly.
-type vmWriter struct {
-	v      *VM
-	source LogSource
-}
-
-func (w *vmWriter) Write(p []byte) (int, error) {
-	w.v.writeOutput(w.source, p)
-	return len(p), nil
-}
-
-var _ io.Writer = (*vmWriter)(nil)
 
 var errClosed = errors.New("host: closed")
 

@@ -138,11 +138,11 @@ func envImport(name string) wasmImport {
 	return wasmImport{module: "env", name: name, params: f.params, results: f.results}
 }
 
+// wasiImport takes the signature from the newest profile, which offers every function.
 func wasiImport(name string) wasmImport {
-	for _, f := range envoyWASI {
-		if f.name == name {
-			return wasmImport{module: wasiModuleName, name: name, params: f.params, results: f.results}
-		}
+	f, ok := cppHost20260701.function(name)
+	if !ok {
+		panic("no WASI function " + name)
 	}
-	panic("no WASI function " + name)
+	return wasmImport{module: wasiModuleName, name: name, params: f.params, results: f.results}
 }
