@@ -21,7 +21,14 @@ type wasmFunc struct {
 type wasmSpec struct {
 	imports []wasmImport
 	funcs   []wasmFunc
-	memory  bool // one exported page named "memory"
+	memory  bool       // one exported page named "memory"
+	data    []wasmData // active segments of that memory
+}
+
+// wasmData is bytes the module's memory starts with at an offset.
+type wasmData struct {
+	offset int32
+	bytes  []byte
 }
 
 func uleb(n uint64) []byte {
@@ -100,7 +107,18 @@ func (s wasmSpec) encode() []byte {
 		out = append(out, section(5, wasmVec([][]byte{{0x00, 0x01}}))...)
 	}
 	out = append(out, section(7, wasmVec(exports))...)
-	return append(out, section(10, wasmVec(codes))...)
+	out = append(out, section(10, wasmVec(codes))...)
+	if len(s.data) > 0 {
+		var segs [][]byte
+		for _, d := range s.data {
+			seg := append([]byte{0x00}, i32Const(d.offset)...) // memory 0, offset expression
+			seg = append(seg, 0x0b)
+			seg = append(seg, uleb(uint64(len(d.bytes)))...)
+			segs = append(segs, append(seg, d.bytes...))
+		}
+		out = append(out, section(11, wasmVec(segs))...)
+	}
+	return out
 }
 
 // Instructions.

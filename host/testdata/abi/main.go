@@ -60,6 +60,9 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		n, _ := strconv.Atoi(ms)
 		proxywasm.SetTickPeriodMilliSeconds(uint32(n))
 	}
+	if string(c) == "count-configures" {
+		countConfigures()
+	}
 	p.config = string(c)
 	requests = proxywasm.DefineCounterMetric("abi_requests")
 	inflight = proxywasm.DefineGaugeMetric("abi_inflight")
@@ -67,6 +70,23 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	tickCount = proxywasm.DefineCounterMetric("abi_ticks")
 	proxywasm.LogInfof("configured: %q", c)
 	return types.OnPluginStartStatusOK
+}
+
+// countConfigures counts this configuration in shared data ("configures", a decimal) and in
+// the counter abi_configures, so a test sees every VM that configured, the canary included.
+func countConfigures() {
+	proxywasm.DefineCounterMetric("abi_configures").Increment(1)
+	for range 10 {
+		v, cas, err := proxywasm.GetSharedData("configures")
+		n, _ := strconv.Atoi(string(v))
+		if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+			proxywasm.LogErrorf("configures: %v", err)
+			return
+		}
+		if err := proxywasm.SetSharedData("configures", []byte(strconv.Itoa(n+1)), cas); err == nil {
+			return
+		}
+	}
 }
 
 func (p *plugin) OnPluginDone() bool {
