@@ -12,10 +12,11 @@ import (
 	"github.com/usageplans/usageplans/host"
 )
 
-// envoy133WASI is the WASI that proxy-wasm-cpp-host offered at its commit of 2024-12-19, the
-// oldest that Envoy (1.33) ships able to load a module built by Go 1.26. A module that imports
-// anything else is refused by such an Envoy at load time.
-var envoy133WASI = []string{
+// cppHost20241219WASI is the WASI that proxy-wasm-cpp-host offered at its commit of 2024-12-19
+// (c4d7bb0), the oldest that Envoy (1.33) ships able to load a module built by Go 1.26,
+// written out here independently of the host's tables. A module that imports anything else
+// is refused by such an Envoy at load time.
+var cppHost20241219WASI = []string{
 	"args_get", "args_sizes_get", "clock_time_get", "environ_get", "environ_sizes_get",
 	"fd_close", "fd_fdstat_get", "fd_fdstat_set_flags", "fd_prestat_dir_name", "fd_prestat_get",
 	"fd_read", "fd_seek", "fd_write", "path_open", "poll_oneoff", "proc_exit", "random_get",
@@ -40,7 +41,8 @@ var proxyHostFunctions = []string{
 
 // TestModuleLoadsInEnvoy133 checks the built module's imports and exports against what Envoy
 // 1.33 offers and expects: this is the test that fails when a Go upgrade or a new dependency
-// makes the module import a WASI function older Envoys lack (Envoy issue 44526).
+// makes the module import a WASI function older Envoys lack (Envoy issue 44526). Every newer
+// profile must provide them too.
 func TestModuleLoadsInEnvoy133(t *testing.T) {
 	for name, wasm := range map[string][]byte{"filter": filterWasm, "noop": noopWasm} {
 		t.Run(name, func(t *testing.T) {
@@ -55,7 +57,7 @@ func TestModuleLoadsInEnvoy133(t *testing.T) {
 			for _, f := range mod.ImportedFunctions() {
 				modName, fn, _ := f.Import()
 				switch {
-				case modName == "wasi_snapshot_preview1" && slices.Contains(envoy133WASI, fn):
+				case modName == "wasi_snapshot_preview1" && slices.Contains(cppHost20241219WASI, fn):
 				case modName == "env" && slices.Contains(proxyHostFunctions, fn):
 				default:
 					unknown = append(unknown, modName+"."+fn)
@@ -85,48 +87,48 @@ func TestModuleLoadsInEnvoy133(t *testing.T) {
 			if _, ok := mod.ExportedMemories()["memory"]; !ok {
 				t.Error("the module exports no memory")
 			}
-			// The host under the strict profile must agree: it offers exactly what Envoy
-			// 1.33 offers, and names any import it lacks.
-			provided := host.ProvidedImports(host.WASIEnvoy133)
-			for _, f := range mod.ImportedFunctions() {
-				m, n, _ := f.Import()
-				if !slices.Contains(provided, m+"."+n) {
-					t.Errorf("the host's envoy-1.33 profile does not provide %s.%s", m, n)
-				}
-			}
-			hrt, err := host.NewRuntime(ctx, host.Options{CompilationCache: compileCache})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer hrt.Close(ctx)
-			if _, err := hrt.Compile(ctx, wasm); err != nil {
-				t.Errorf("the host refuses the module under its default (envoy-1.33) profile: %v", err)
-			}
-			// cpp-host restricts what _initialize and proxy_on_memory_allocate may call
-			// (restricted_callback): the module must start and serve under that restriction
-			// in both profiles (e.g. no package-level proxywasm.Define*Metric).
-			for _, profile := range []host.WASIProfile{host.WASIEnvoy133, host.WASICurrent} {
-				prt, err := host.NewRuntime(ctx, host.Options{WASI: profile, CompilationCache: compileCache})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer prt.Close(ctx)
-				m, err := prt.Compile(ctx, wasm)
-				if err != nil {
-					t.Fatal(err)
-				}
-				p, err := prt.NewPlugin(ctx, m, host.PluginConfig{Name: "usageplans", RootID: "usageplans", VMID: "usageplans",
-					Configuration: []byte(fltOptions())})
-				if err != nil {
-					t.Errorf("%s: the module does not start under cpp-host's restrictions: %v", profile, err)
-					continue
-				}
-				if _, err := p.Do(ctx, fltGet("/pets", apiKey(fltGold)), func(context.Context, *host.Request) (*host.Response, error) {
-					return &host.Response{Status: 200}, nil
-				}); err != nil {
-					t.Errorf("%s: a request: %v", profile, err)
+			// The host must agree under every profile: it names any import it lacks.
+			for _, profile := range host.WASIProfiles() {
+				provided := host.ProvidedImports(profile)
+				for _, f := range mod.ImportedFunctions() {
+					m, n, _ := f.Import()
+					if !slices.Contains(provided, m+"."+n) {
+						t.Errorf("the host's %s profile does not provide %s.%s", profile, m, n)
+					}
 				}
 			}
 		})
+	}
+}
+
+// TestModuleServesUnderEveryCppHost runs the built filter under every WASI profile and engine
+// the host reproduces, as a user would meet it in those Envoys: it loads (base, canary and two
+// worker VMs, under V8's restrictions or without them), answers 403 and 429 exactly, and both
+// workers share one token bucket; the Go runtime never reaches poll_oneoff.
+func TestModuleServesUnderEveryCppHost(t *testing.T) {
+	for _, profile := range host.WASIProfiles() {
+		for _, engine := range host.Engines() {
+			t.Run(string(profile)+"/"+string(engine), func(t *testing.T) {
+				e := startFilter(t, fltSetup{wasi: profile, engine: engine, workers: 2})
+				if o := e.rt.Options(); o.WASI != profile || o.Engine != engine {
+					t.Fatalf("runtime runs %s/%s", o.WASI, o.Engine)
+				}
+				wantReply(t, e.get("/pets"), 403, fltForbidden, fltForbiddenBody)
+				// Burst 2 shared by the two workers (Do goes round robin): the third is 429.
+				e.wantStatuses(t, fltTight, 200, 200)
+				wantReply(t, e.get("/pets", apiKey(fltTight)), 429, fltThrottled("2"), fltThrottledBody)
+				e.wantPassed(t, e.get("/pets", apiKey(fltGold)), identity("/pets", "gold-key", "gold"), upstreamHeaders)
+				e.wantCounters(t, map[string]uint64{"usageplans.requests.allowed": 3, "usageplans.requests.throttled": 1,
+					"usageplans.requests.forbidden": 1, "usageplans.requests.failure": 0})
+				for _, vm := range e.plugin.VMs() {
+					if err := vm.Failed(); err != nil {
+						t.Errorf("worker %d failed: %v", vm.Worker(), err)
+					}
+					if n := vm.WASICalls()["poll_oneoff"]; n != 0 {
+						t.Errorf("worker %d called poll_oneoff %d times", vm.Worker(), n)
+					}
+				}
+			})
+		}
 	}
 }

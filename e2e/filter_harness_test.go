@@ -96,8 +96,8 @@ func fltOptions(members ...string) string {
 // fltT0 is a Tuesday, one hour before the end of the day (UTC).
 var fltT0 = time.Date(2026, 3, 10, 23, 0, 0, 0, time.UTC)
 
-// fltEnv is the built filter running in its own host runtime (strict WASI profile, the
-// default), with a fake clock, and an upstream that records what it receives.
+// fltEnv is the built filter running in its own host runtime (by default the oldest WASI
+// profile under V8's restrictions), with a fake clock, and an upstream that records what it receives.
 type fltEnv struct {
 	t      testing.TB
 	rt     *host.Runtime
@@ -118,6 +118,10 @@ type fltSetup struct {
 	env     [][2]string
 	// logLevel is the host's level; the zero value (trace) captures every line.
 	logLevel host.LogLevel
+	// wasi and engine select the cpp-host the host reproduces; empty means the defaults (the
+	// oldest profile, V8's restrictions).
+	wasi   host.WASIProfile
+	engine host.Engine
 }
 
 func startFilter(t testing.TB, s fltSetup) *fltEnv {
@@ -145,7 +149,7 @@ func newFltRuntime(t testing.TB, s fltSetup) *fltEnv {
 	// The no-op module logs nothing: only the filter's runtimes must show the scan saw lines.
 	e := &fltEnv{t: t, clock: host.NewFakeClock(s.start), scan: &fltLogScan{quiet: s.wasm != nil}}
 	rt, err := host.NewRuntime(ctx, host.Options{Clock: e.clock, CompilationCache: compileCache,
-		LogSink: e.scan.line, LogLevel: s.logLevel})
+		LogSink: e.scan.line, LogLevel: s.logLevel, WASI: s.wasi, Engine: s.engine})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +158,8 @@ func newFltRuntime(t testing.TB, s fltSetup) *fltEnv {
 		_ = rt.Close(context.Background())
 		e.scan.check(t)
 	})
-	if o := rt.Options(); o.WASI != host.WASIEnvoy133 {
-		t.Fatalf("WASI profile %q, want the strict %q", o.WASI, host.WASIEnvoy133)
+	if o := rt.Options(); s.wasi == "" && (o.WASI != host.WASICppHost20241219 || o.Engine != host.EngineV8) {
+		t.Fatalf("WASI profile %q, engine %q; want the oldest %q under %q by default", o.WASI, o.Engine, host.WASICppHost20241219, host.EngineV8)
 	}
 	if s.wasm == nil {
 		s.wasm = filterWasm
