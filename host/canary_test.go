@@ -213,3 +213,45 @@ func TestCanaryWritesPersist(t *testing.T) {
 		t.Errorf("abi_configures = %d, want 3 (canary and two workers)", got)
 	}
 }
+
+// A reactor that exports __main_void and no main: the cpp-host of 2026 calls it after
+// _initialize (PR 500), the one of 2024 does not; with a wrong signature the newer one
+// refuses the module, as cpp-host's getFunction fails the load.
+func TestMainVoidByProfile(t *testing.T) {
+	logAt := append(append(append(append(i32Const(2), i32Const(0)...), i32Const(9)...), call(0)...), 0x1a)
+	for _, tt := range []struct {
+		profile WASIProfile
+		want    int // "main_void" lines: the canary's and the worker's and the base's
+	}{{WASICppHost20241219, 0}, {WASICppHost20260701, 3}} {
+		var mu sync.Mutex
+		n := 0
+		rt := newRuntime(t, Options{WASI: tt.profile, LogSink: func(e LogEntry) {
+			if e.Message == "main_void" {
+				mu.Lock()
+				n++
+				mu.Unlock()
+			}
+		}})
+		spec := wasmSpec{imports: []wasmImport{envImport("proxy_log")}, memory: true,
+			data: []wasmData{{0, []byte("main_void")}},
+			funcs: append(proxyBasics(), wasmFunc{export: "_initialize"},
+				wasmFunc{export: "__main_void", results: i32s(1), body: append(logAt, i32Const(0)...)})}
+		m, err := rt.Compile(context.Background(), spec.encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := rt.NewPlugin(context.Background(), m, PluginConfig{Name: "mv", VMID: "mv"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Close(context.Background())
+		if n != tt.want {
+			t.Errorf("%s: __main_void ran %d times, want %d", tt.profile, n, tt.want)
+		}
+	}
+	rt := newRuntime(t, Options{WASI: WASICppHost20260701})
+	bad := wasmSpec{memory: true, funcs: append(proxyBasics(), wasmFunc{export: "_initialize"}, wasmFunc{export: "__main_void"})}
+	if _, err := rt.Compile(context.Background(), bad.encode()); err == nil || !strings.Contains(err.Error(), "bad function signature for __main_void: want ()->i32, got ()->()") {
+		t.Errorf("a __main_void of the wrong type: %v", err)
+	}
+}

@@ -76,7 +76,7 @@ type VM struct {
 }
 
 type guestFuncs struct {
-	initialize, main, start, alloc, contextCreate, vmStart, configure, tick, done, log, delete,
+	initialize, main, mainVoid, start, alloc, contextCreate, vmStart, configure, tick, done, log, delete,
 	requestHeaders, requestBody, requestTrailers, responseHeaders, responseBody,
 	responseTrailers, httpCallResponse api.Function
 }
@@ -159,7 +159,7 @@ func (r *Runtime) instantiateVM(ctx context.Context, s vmSpec) (*VM, error) {
 	v.mem = mod.Memory()
 	f := func(name string) api.Function { return mod.ExportedFunction(name) }
 	v.fns = guestFuncs{
-		initialize: f("_initialize"), main: f("main"), start: f("_start"), alloc: f("proxy_on_memory_allocate"),
+		initialize: f("_initialize"), main: f("main"), mainVoid: f("__main_void"), start: f("_start"), alloc: f("proxy_on_memory_allocate"),
 		contextCreate: f("proxy_on_context_create"), vmStart: f("proxy_on_vm_start"),
 		configure: f("proxy_on_configure"), tick: f("proxy_on_tick"), done: f("proxy_on_done"),
 		log: f("proxy_on_log"), delete: f("proxy_on_delete"),
@@ -207,13 +207,18 @@ func (v *VM) startRootLocked(vmConfig, pluginConfig []byte) error {
 
 // startModule runs the module's start functions as cpp-host's WasmBase::startVm does, with
 // host calls restricted under V8 (see restrict.go): a WASI reactor's _initialize, then its
-// main(0, 0) if it exports one; a module without _initialize has its _start (a WASI command)
-// called instead. A module with neither starts without a call.
+// main(0, 0) if it exports one, else (from the cpp-host of 2026) its __main_void(); a module
+// without _initialize has its _start (a WASI command) called instead. A module with neither
+// starts without a call.
 func (v *VM) startModule() error {
 	saved := v.enter(restrictStart)
 	defer func() { v.restricted = saved }()
 	if v.fns.initialize != nil {
 		if _, err := v.call(v.fns.initialize, "_initialize", 0); err != nil {
+			return err
+		}
+		if v.fns.main == nil && v.rt.profile.mainVoid {
+			_, err := v.call(v.fns.mainVoid, "__main_void", 0)
 			return err
 		}
 		_, err := v.call(v.fns.main, "main", 0, 0, 0)

@@ -32,6 +32,9 @@ type wasiProfile struct {
 	// startAllowed and allocAllowed are the host calls allowed ("module.name") while the
 	// module's start functions, and proxy_on_memory_allocate, run.
 	startAllowed, allocAllowed map[string]bool
+	// mainVoid: after _initialize, a module without main has its __main_void() -> i32 called
+	// (WasmBase::startVm since e55d150 of 2026-03-03, PR 500: how Rust exports main).
+	mainVoid bool
 }
 
 // cppHost20241219 is proxy-wasm-cpp-host c4d7bb0fda912e24c64daf2aa749ec54cec99412
@@ -52,7 +55,8 @@ var cppHost20241219 = &wasiProfile{
 }
 
 // cppHost20260701 is proxy-wasm-cpp-host 52a02917b301c679ff43565064cffd2c3c750f6d
-// (2026-07-01). Since c4d7bb0 the WASI changed in two commits: 14fa83a (2025-11-20, PR 461)
+// (2026-07-01). Since c4d7bb0 the start of a module changed in three commits: e55d150
+// (2026-03-03, PR 500) calls __main_void (mainVoid); 14fa83a (2025-11-20, PR 461)
 // allowed env.emscripten_notify_memory_growth during module start; 94091cd (2026-04-06,
 // PR 533) added 27 functions, made poll_oneoff answer 0 events, and allowed poll_oneoff,
 // clock_res_get and every new stub during module start, and poll_oneoff in the allocator.
@@ -82,6 +86,7 @@ var cppHost20260701 = &wasiProfile{
 		"path_readlink", "path_remove_directory", "path_rename", "path_symlink",
 		"path_unlink_file", "sock_accept", "sock_recv", "sock_send", "sock_shutdown"),
 	allocAllowed: allowList([]string{"env.proxy_log"}, "fd_write", "clock_time_get", "poll_oneoff"),
+	mainVoid:     true,
 }
 
 // wasiProfiles are all the profiles, oldest first.
