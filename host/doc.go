@@ -4,11 +4,14 @@
 //
 // # Model
 //
-// A [Runtime] owns the wazero runtime, its compilation cache, the host modules ("env" and
-// "wasi_snapshot_preview1" in the chosen [WASIProfile]), the clock, the HTTP clusters and the
-// process-wide shared data, one store per vm_id. [Runtime.Compile] validates and compiles a
-// module; [Runtime.NewPlugin] starts a [Plugin]: N [VM]s (Envoy's workers) of one (vm_id,
-// root_id, module, configuration), each started as Envoy starts a VM:
+// A [Runtime] owns the wazero runtime, its compilation cache, the host modules ("env",
+// "wasi_snapshot_preview1" and "wasi_unstable" as the chosen [WASIProfile]'s cpp-host offers
+// them, restricted as its [Engine] does), the clock, the HTTP clusters and the process-wide
+// shared data, one store per vm_id. [Runtime.Compile] validates and compiles a module;
+// [Runtime.NewPlugin] starts a [Plugin] as cpp-host's createWasm does (canary.go): a base VM
+// that only runs the module's start functions, a throw-away canary VM that tries the
+// configuration, then N [VM]s (Envoy's workers) of one (vm_id, root_id, module,
+// configuration), each started as Envoy starts a VM:
 //
 //	_initialize (then main(0, 0) if exported; _start instead when there is no _initialize)
 //	proxy_on_context_create(rootID, 0)
@@ -40,9 +43,9 @@
 // during proxy_on_vm_start and proxy_on_configure, final headers read-only in proxy_on_log.
 // A local response ends the stream after the callback, passes through the filter's own
 // response callbacks, and never reaches the upstream. Shared data keeps Envoy's CAS rules,
-// including that a set on a missing key ignores cas. As in cpp-host, the module's start
-// functions and proxy_on_memory_allocate may call only a few host functions (restrict.go);
-// any other call traps the VM with "restricted_callback". Each host function's file says
+// including that a set on a missing key ignores cas. As in cpp-host under V8, the module's
+// start functions and proxy_on_memory_allocate may call only a few host functions
+// (restrict.go); any other call traps the VM with "restricted_callback". Each host function's file says
 // where it follows Envoy rather than the specification.
 //
 // # Concurrency
@@ -71,6 +74,7 @@
 // # Host functions
 //
 // Each ABI area has its own file (lifecycle.go, headers.go, buffers.go, properties.go,
-// shareddata.go, metrics.go, log.go, http_call.go, tick.go, wasi.go) documenting every host
-// function: parameters, results, statuses and memory layout.
+// shareddata.go, metrics.go, log.go, http_call.go, tick.go, wasi_funcs.go) documenting every
+// host function: parameters, results, statuses and memory layout; wasi_profiles.go says which
+// cpp-host commit offers which.
 package host
