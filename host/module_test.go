@@ -88,7 +88,7 @@ func TestCompileDescribesModule(t *testing.T) {
 		t.Errorf("Digest = %q, want 64 hex digits", m.Digest())
 	}
 	// Every import is an env.proxy_* function the host provides or a WASI function of the
-	// envoy-1.33 list: the compatibility promise of the strict profile.
+	// cpp-host-2024-12-19 list: the compatibility promise of the oldest profile.
 	for _, imp := range m.Imports() {
 		mod, name, _ := strings.Cut(imp, ".")
 		switch {
@@ -101,7 +101,7 @@ func TestCompileDescribesModule(t *testing.T) {
 				t.Errorf("import %s is outside the cpp-host-2024-12-19 surface", imp)
 			}
 		default:
-			t.Errorf("import %s is outside the envoy-1.33 surface", imp)
+			t.Errorf("import %s is outside the cpp-host-2024-12-19 surface", imp)
 		}
 	}
 }

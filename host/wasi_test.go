@@ -37,7 +37,7 @@ func TestWASIProfileStrictness(t *testing.T) {
 }
 
 // Requests with forced garbage collections never make the Go runtime sleep: poll_oneoff stays
-// at 0 and nothing traps under the strict profile.
+// at 0 and nothing traps under the oldest profile.
 func TestNoPollOneoffUnderGC(t *testing.T) {
 	rt := newRuntime(t, Options{})
 	p := newPlugin(t, rt, "abi", PluginConfig{})
