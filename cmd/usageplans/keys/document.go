@@ -241,13 +241,12 @@ func addRootMember(text, name string, raws []string) (string, error) {
 	if last.Index <= 0 {
 		return "", errors.New("cannot locate the end of the configuration object")
 	}
-	ind := lineIndent(text, last.Index)
-	sep := ", "
-	if strings.Contains(root.Raw, "\n") {
-		sep = "," + nl + ind
-	}
 	end := last.Index + len(last.Raw)
-	return text[:end] + sep + jstr(name) + ": " + multiline(raws, ind+"  ", ind, nl) + text[end:], nil
+	if !strings.Contains(root.Raw, "\n") { // a one-line document stays one line
+		return text[:end] + ", " + jstr(name) + ": [" + strings.Join(raws, ", ") + "]" + text[end:], nil
+	}
+	ind := lineIndent(text, last.Index)
+	return text[:end] + "," + nl + ind + jstr(name) + ": " + multiline(raws, ind+"  ", ind, nl) + text[end:], nil
 }
 
 func multiline(raws []string, inner, outer, nl string) string {
