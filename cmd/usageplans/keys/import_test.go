@@ -227,3 +227,26 @@ func keyLike(s string) []string {
 	}
 	return out
 }
+
+// With --prefix, an imported value that starts with the prefix must carry its checksum.
+func TestImportPrefixChecksum(t *testing.T) {
+	good, _ := generate(&counting{}, "shop")
+	bad := good[:len(good)-1] + "x"
+	if good[len(good)-1] == 'x' {
+		bad = good[:len(good)-1] + "y"
+	}
+	cfg := tempConfig(t, "plugin.json")
+	csv := "Name,Key\nGood," + good + "\nBad," + bad + "\nPlain,PlainKeyValue000000000000001\n"
+	st, out, errs := run(t, csv, time.Time{}, nil, "import", "--config", cfg, "--prefix", "shop", "-")
+	want := "stdin:3: the key starts with \"shop\" but the checksum (the last 6 characters) does not match: mistyped, or not a value generated with --prefix\n" +
+		"usageplans keys import: 1 problem(s) in stdin; nothing written to " + cfg + "\n"
+	if st != 1 || out != "" || errs != want || read(t, cfg) != read(t, "testdata/plugin.json") {
+		t.Errorf("import = %d %q\n%s\nwant 1, stderr\n%s", st, out, errs, want)
+	}
+	csv = "Name,Key\nGood," + good + "\nPlain,PlainKeyValue000000000000001\n"
+	if st, _, errs := run(t, csv, time.Time{}, nil, "import", "--config", cfg, "--prefix", "shop", "--dry-run", "-"); st != 0 ||
+		errs != cfg+": would import (dry run, nothing written) 2 key(s) from stdin: 2 added, 0 updated; 0 usage plan membership(s) added\n" ||
+		read(t, cfg) != read(t, "testdata/plugin.json") {
+		t.Errorf("dry run = %d %q, or the file changed", st, errs)
+	}
+}
