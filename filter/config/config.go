@@ -11,7 +11,7 @@
 //	//   (Deny answers the MissingAuthenticationToken response, as AWS does).
 //	var key *Key; var plan *Plan
 //	if m.Method.APIKeyRequired {
-//		key = cfg.KeyByValue(value)               // nil: unknown key -> InvalidAPIKey
+//		key = cfg.KeyByValueAt(value, now)        // nil: unknown key (or a previous value past its time) -> InvalidAPIKey
 //		// !key.Enabled -> InvalidAPIKey
 //		plan = key.Plan(m.Stage)                   // nil: key not in a plan of this stage -> InvalidAPIKey
 //	}
@@ -62,6 +62,7 @@ type Config struct {
 
 	responses [numResponseTypes]Response
 	keys      map[Digest]*Key
+	previous  map[Digest]previousValue // rotated keys' previous values; nil when none (rotation.go)
 
 	// Whether some route matches on the host, on the route name: set once by Parse so that
 	// the filter reads :authority and xds.route_name (a host call each) only when needed.

@@ -102,7 +102,7 @@ var (
 	apiStageFields   = []string{"apiId", "stage", "throttle"}
 	throttleFields   = []string{"rateLimit", "burstLimit"}
 	quotaFields      = []string{"limit", "offset", "period", "weekStart"}
-	keyFields        = []string{"id", "value", "valueSha256", "name", "description", "enabled", "customerId"}
+	keyFields        = []string{"id", "value", "valueSha256", "name", "description", "enabled", "customerId", "previousValues"}
 	keyIgnored       = []string{"createdDate", "lastUpdatedDate", "stageKeys", "tags"}
 	planKeyFields    = []string{"usagePlanId", "keyId", "keyType"}
 	identityFields   = []string{"keyId", "planId"}

@@ -231,11 +231,14 @@ func (p *parser) key(v gjson.Result, path string) {
 		}
 		copy(d[:], b)
 	}
-	if prev := p.cfg.keys[d]; prev != nil {
-		p.add(path, "key %q has the same value as key %q", k.ID, prev.ID)
+	if owner := p.digestOwner(d); owner != "" {
+		p.add(path, "key %q has the same value as %s", k.ID, owner)
 		return
 	}
 	p.cfg.keys[d] = k
+	if pv, ok := f.get("previousValues"); ok {
+		p.previousValues(k, d, pv, field(path, "previousValues"))
+	}
 }
 
 func (p *parser) planKeys(v gjson.Result, path string) {

@@ -206,7 +206,7 @@ func (dc *Decider) Decide(cfg *config.Config, req Request, now time.Time, store 
 		if req.Key == "" {
 			return forbidden(d, "missing API key")
 		}
-		d.Key = cfg.KeyByValue(req.Key)
+		d.Key = cfg.KeyByValueAt(req.Key, now) // a rotated key's previous value counts until its time
 		switch {
 		case d.Key == nil:
 			return forbidden(d, "unknown API key")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/usageplans/usageplans/cmd/usageplans/gateway"
+	"github.com/usageplans/usageplans/cmd/usageplans/keys"
 	"github.com/usageplans/usageplans/filter/config"
 )
 
@@ -31,6 +32,7 @@ const usage = `usageplans: AWS API Gateway usage plans and API keys as a proxy-w
 Usage:
   usageplans serve [flags]      serve the filter locally, like one Envoy with N workers
   usageplans validate FILE      check a plugin configuration with the filter's own parser
+  usageplans keys COMMAND       generate, hash, check, import and rotate API keys
 
 Run "usageplans COMMAND --help" for the flags of a command.
 `
@@ -46,6 +48,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "keys":
+		return keys.Main(args[1:], keys.Env{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr})
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return ExitOK
