@@ -60,8 +60,13 @@ type Config struct {
 	Namespace        string          // prefix of every shared-data key (default "usageplans")
 	CASRetries       int             // attempts of one compare-and-swap loop (default 8)
 
+	// UsageAPI is the filter's GetUsage/UpdateUsage admin route; nil when not configured.
+	UsageAPI *UsageAPI
+
 	responses [numResponseTypes]Response
 	keys      map[Digest]*Key
+	planIDs   map[string]*Plan
+	keyIDs    map[string]*Key
 
 	// Whether some route matches on the host, on the route name: set once by Parse so that
 	// the filter reads :authority and xds.route_name (a host call each) only when needed.
@@ -218,6 +223,7 @@ type Plan struct {
 	limit     *Limit              // the plan-level throttle as a Limit; nil when none
 	overrides map[*Stage][]*Limit // per stage, by Method.index: per-method override or nil
 	keyLimits []*Limit            // every PerKey limit of the plan, see KeyLimits
+	keys      []*Key              // the plan's keys (usagePlanKeys), see Keys
 }
 
 // KeyLimits lists every per-key throttle of the plan: its own throttle first, then its
