@@ -245,7 +245,7 @@ func TestRaceRequestsAndGrants(t *testing.T) {
 	for i := range 2 {
 		wg.Go(func() {
 			for range 20 {
-				r := patch(cfg, &s, day1, "/monthly/keys/k2/usage", fmt.Sprintf(`{"patchOperations":[{"op":"replace","path":"/remaining","value":"%d"}]}`, 500+i))
+				r := patch(cfg, &s, day1, "/monthly/keys/k2/usage", fmt.Sprintf(`{"patchOperations":[{"op":"replace","path":"/remaining","value":"%d"}]}`, 200000+i))
 				if r.Status != 200 {
 					t.Error(r.Status, r.Body)
 					return
