@@ -73,7 +73,9 @@ func fail(status int, errorType, message string) Response {
 
 func badRequest(message string) Response { return fail(400, "BadRequestException", message) }
 
-func planNotFound() Response { return fail(404, "NotFoundException", "Invalid Usage Plan ID specified") }
+func planNotFound() Response {
+	return fail(404, "NotFoundException", "Invalid Usage Plan ID specified")
+}
 
 // lookup finds the plan, and the key when keyID is not "", as the configuration in force
 // names them.
