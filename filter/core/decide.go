@@ -295,6 +295,7 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 	if quota != nil {
 		*qa = quota.At(now)
 		dc.readUsage(cfg, &d, store)
+		d.UsageErr = dc.meter.err
 		qa.SetGrant(dc.grant(now))
 	}
 	dc.txn.Store, dc.txn.Attempts = store, cfg.CASRetries
