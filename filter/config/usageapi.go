@@ -111,7 +111,7 @@ func (p *parser) usageAPI(v gjson.Result, path string) {
 		}
 		sv, ok := g.get("valueSha256")
 		if !ok {
-			p.add(field(e.path, "valueSha256"), "required (admin keys are given as digests only: usageplans keys hash)")
+			p.add(field(e.path, "valueSha256"), "required: admin keys are given as digests only (the SHA-256 of the key, in hex, as usageplans keys hash prints it)")
 			continue
 		}
 		sp := field(e.path, "valueSha256")
@@ -131,7 +131,7 @@ func (p *parser) usageAPI(v gjson.Result, path string) {
 			continue
 		}
 		if prev, dup := u.admins[d]; dup {
-			p.add(sp, "the same admin key as %s", prev)
+			p.add(sp, "the same digest as admin key %q", prev)
 			continue
 		}
 		u.admins[d] = id
