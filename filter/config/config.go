@@ -62,6 +62,9 @@ type Config struct {
 
 	// UsageAPI is the filter's GetUsage/UpdateUsage admin route; nil when not configured.
 	UsageAPI *UsageAPI
+	// UsageLogSeconds is the interval of the usage report, one log line per key that made
+	// requests today (0: off).
+	UsageLogSeconds int
 
 	responses [numResponseTypes]Response
 	keys      map[Digest]*Key

@@ -83,7 +83,7 @@ var (
 		"unmatchedRoute", "unmatchedResource", "accountThrottle",
 		"apiKeySource", "apiKeyHeader", "apiKeyQueryParameter", "authorizer",
 		"stripApiKey", "identityHeaders", "rateLimitHeaders", "shadowMode",
-		"failurePolicy", "namespace", "casRetries", "responses", "usageApi",
+		"failurePolicy", "namespace", "casRetries", "responses", "usageApi", "usageLogSeconds",
 	}
 	apiFields        = []string{"id", "name", "description", "resources", "stages", "apiKeySource"}
 	apiIgnored       = []string{"createdDate", "version", "endpointConfiguration", "binaryMediaTypes", "minimumCompressionSize", "tags", "warnings", "disableExecuteApiEndpoint", "rootResourceId", "policy"}
@@ -175,6 +175,7 @@ func (p *parser) config(root gjson.Result) *Config {
 			}
 		}
 	}
+	p.usageLog(&f)
 	c.planIDs, c.keyIDs = p.plans, p.keyIDs
 	return c
 }

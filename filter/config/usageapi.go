@@ -141,3 +141,17 @@ func (p *parser) usageAPI(v gjson.Result, path string) {
 	}
 	p.cfg.UsageAPI = u
 }
+
+// Bounds of usageLogSeconds: a minute to a day.
+const minUsageLog, maxUsageLog = 60, 86400
+
+func (p *parser) usageLog(f *fields) {
+	if v, ok := f.get("usageLogSeconds"); ok {
+		if n, ok := p.integer(v, "usageLogSeconds", 0, maxUsageLog); ok {
+			if n != 0 && n < minUsageLog {
+				p.add("usageLogSeconds", "must be 0 (off) or %d to %d seconds, got %d", minUsageLog, maxUsageLog, n)
+			}
+			p.cfg.UsageLogSeconds = int(n)
+		}
+	}
+}

@@ -44,6 +44,8 @@ func TestUsageAPI(t *testing.T) {
 		{`{"usageApi": {"adminKeys": []}}`, `usageApi.adminKeys: must list at least one admin key`},
 		{`{"usageApi": {"pathPrefix": "/", "adminKeys": []}}`, "usageApi.pathPrefix: must start with \"/\", name more than the root and hold no '?', '#', '\\' or spaces, got \"/\"\nusageApi.adminKeys: must list at least one admin key"},
 		{`{"usageApi": true}`, `usageApi: must be an object, got true`},
+		{`{"usageLogSeconds": 59}`, `usageLogSeconds: must be 0 (off) or 60 to 86400 seconds, got 59`},
+		{`{"usageLogSeconds": 86401}`, `usageLogSeconds: must be an integer from 0 to 86400, got 86401`},
 	} {
 		_, err := Parse([]byte(bad.doc))
 		if err == nil || err.Error() != bad.msg {
