@@ -5,6 +5,7 @@ package e2e
 // proxied listener), against the exact number of requests the filter admitted.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/usageplans/usageplans/host"
 )
 
 const (
@@ -156,10 +159,20 @@ func TestUsageCountsAdmitted(t *testing.T) {
 		t.Errorf("usage API counters: %d requests, %d forbidden, %d failed; want 5, 3, 0",
 			after["usageplans.usage_api.requests"], after["usageplans.usage_api.forbidden"], after["usageplans.usage.failed"])
 	}
-	if strings.Contains(g.access.String(), "path=\"/usageplans/daily/usage\" status=200 outcome=usage_api end=upstream") {
+	// Answered by the filter (end=local), never the upstream; the admin key named by id only.
+	access := g.access.String()
+	if n := strings.Count(access, `path="/usageplans/daily/usage" status=200 outcome=usage_api end=local`); n != 1 {
+		t.Errorf("%d access lines of the filter answering GetUsage, want 1:\n%s", n, access)
+	}
+	if strings.Contains(access, "outcome=usage_api end=upstream") {
 		t.Error("a usage API request reached the upstream")
 	}
-	noSecrets(t, "gateway log", g.log.String(), usageConfig())
+	for where, text := range map[string]string{"gateway log": g.log.String(), "access log": access} {
+		noSecrets(t, where, text, usageConfig())
+		if strings.Contains(text, usageAdminKey) {
+			t.Errorf("the admin key's value is in the %s", where)
+		}
+	}
 }
 
 // TestUpdateUsageRaces: two admins grant at once, once through the gateway and the filter's
@@ -269,4 +282,54 @@ func (g *gwTest) metrics() map[string]uint64 {
 		m[x.Name] = x.Value
 	}
 	return m
+}
+
+// TestUsageRouteBody: the filter's route buffers an UpdateUsage body that comes in chunks
+// and answers once it is whole; a body over 64 KiB is refused without a change; the admin
+// key leaves the request.
+func TestUsageRouteBody(t *testing.T) {
+	e := startFilter(t, fltSetup{config: fltOptions(`"usageApi": {"adminKeys": [{"id": "ops", "valueSha256": "` + sha256Hex(usageAdminKey) + `"}]}`)})
+	e.wantStatuses(t, fltDaily, 200, 200, 200, 429)
+	s, err := e.plugin.NewStream(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := [][2]string{{":method", "PATCH"}, {":path", "/usageplans/daily/keys/daily-key/usage"}, {":authority", "api.example.com"}, {"x-api-key", usageAdminKey}}
+	body := remainingPatch(1)
+	ctx := context.Background()
+	steps := []func() (host.Action, error){
+		func() (host.Action, error) { return s.RequestHeaders(hs, false) },
+		func() (host.Action, error) { return s.RequestBody([]byte(body[:10]), false) },
+		func() (host.Action, error) { return s.RequestBody([]byte(body[10:]), true) },
+	}
+	for i, step := range steps {
+		act, err := step()
+		if err != nil || act != host.ActionPause {
+			t.Fatalf("step %d: %v %v, want paused", i, act, err)
+		}
+		if l := s.LocalResponse(); (l != nil) != (i == 2) {
+			t.Fatalf("step %d: local response %v", i, l)
+		}
+	}
+	l := s.LocalResponse()
+	if l.Status != 200 || string(l.Body) != `{"usagePlanId":"daily","startDate":"2026-03-10","endDate":"2026-03-10","values":{"daily-key":[[3,1]]}}` {
+		t.Fatalf("answer %d %s", l.Status, l.Body)
+	}
+	h := s.Headers(host.MapRequestHeaders)
+	if _, key := h.Get("x-api-key"); key {
+		t.Errorf("request headers after the answer: %q, want them without the admin key", h)
+	}
+	if _, method := h.Get(":method"); !method {
+		t.Errorf("request headers after the answer: %q, want them without the admin key", h)
+	}
+	s.Close()
+	big := strings.Repeat(" ", 64<<10) + remainingPatch(50)
+	resp, err := e.plugin.Do(ctx, &host.Request{Headers: hs, Body: []byte(big)}, e.upstreamOK)
+	if err != nil || resp.Status != 413 || string(resp.Body) != `{"message":"Request body too large"}` {
+		t.Fatalf("a body over 64 KiB: %v %d %s", err, resp.Status, resp.Body)
+	}
+	e.wantStatuses(t, fltDaily, 200, 429) // the grant of 1, not 50
+	if len(e.upstream) != 4 {
+		t.Fatalf("%d requests reached the upstream, want the 4 admitted and none of the usage API's", len(e.upstream))
+	}
 }
