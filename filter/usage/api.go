@@ -388,16 +388,47 @@ func date(params map[string]string, name string) (int64, *Response) {
 		r := badRequest(name + " is required: a UTC date such as 2026-03-14")
 		return 0, &r
 	}
-	t, err := time.Parse("2006-01-02", s)
-	if err != nil || len(s) != 10 {
+	day, ok := parseDate(s)
+	if !ok {
 		r := badRequest("Invalid " + name + " " + quote(s) + ": want a date YYYY-MM-DD (UTC)")
 		return 0, &r
 	}
-	return DayOf(t), nil
+	return day, nil
+}
+
+// parseDate reads YYYY-MM-DD, a real calendar date, as its UTC day. By hand: time.Parse and
+// Format would add their layout machinery to the module for one format.
+func parseDate(s string) (int64, bool) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return 0, false
+	}
+	num := func(b string) int {
+		n := 0
+		for i := 0; i < len(b); i++ {
+			if b[i] < '0' || b[i] > '9' {
+				return -1
+			}
+			n = n*10 + int(b[i]-'0')
+		}
+		return n
+	}
+	y, m, d := num(s[:4]), num(s[5:7]), num(s[8:])
+	if y < 0 || m < 1 || m > 12 || d < 1 || d > 31 {
+		return 0, false
+	}
+	t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+	if t.Day() != d { // February 30th and the like roll over
+		return 0, false
+	}
+	return DayOf(t), true
 }
 
 func dateString(day int64) string {
-	return time.Unix(day*secondsPerDay, 0).UTC().Format("2006-01-02")
+	y, m, d := time.Unix(day*secondsPerDay, 0).UTC().Date()
+	b := make([]byte, 0, 10)
+	b = append(b, byte('0'+y/1000%10), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-')
+	b = append(b, byte('0'+int(m)/10), byte('0'+int(m)%10), '-', byte('0'+d/10), byte('0'+d%10))
+	return string(b)
 }
 
 // parseQuery decodes a query string; the first of repeated parameters wins, and one that
