@@ -79,7 +79,7 @@ func TestGrantInDecision(t *testing.T) {
 	if d := dc.Decide(cfg, get("/items", k1), at, &s); d.Outcome != QuotaExceeded {
 		t.Fatalf("%v, want the quota of 3 spent", d.Outcome)
 	}
-	err := usage.Local{Store: &s}.SetRemaining(cfg, cfg.PlanByID("basic"), cfg.KeyByID("k1"), at, 2, new(usage.View))
+	err := usage.Local{Store: &s}.SetRemaining(cfg, cfg.PlanByID("basic"), cfg.KeyByID("k1"), at.Unix(), 2, new(usage.View))
 	if err != nil {
 		t.Fatal(err)
 	}

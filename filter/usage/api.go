@@ -261,7 +261,7 @@ func updateUsage(cfg *config.Config, st Store, now time.Time, planID, keyID stri
 		return badRequest("Usage plan " + quote(planID) + " has no quota: there is no remaining quota to extend")
 	}
 	var v View
-	if err := st.SetRemaining(cfg, plan, key, now, n, &v); err != nil {
+	if err := st.SetRemaining(cfg, plan, key, now.Unix(), n, &v); err != nil {
 		return storeFailure(err, key)
 	}
 	// The same shape as GetUsage: the key's days of the current quota period.
@@ -397,7 +397,8 @@ func date(params map[string]string, name string) (int64, *Response) {
 }
 
 // parseDate reads YYYY-MM-DD, a real calendar date, as its UTC day. By hand: time.Parse and
-// Format would add their layout machinery to the module for one format.
+// Format would add their layout machinery to the module for one format, and time's Date
+// accessors the local time zone's.
 func parseDate(s string) (int64, bool) {
 	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
 		return 0, false
@@ -413,21 +414,17 @@ func parseDate(s string) (int64, bool) {
 		return n
 	}
 	y, m, d := num(s[:4]), num(s[5:7]), num(s[8:])
-	if y < 0 || m < 1 || m > 12 || d < 1 || d > 31 {
+	if y < 0 || m < 0 || d < 0 {
 		return 0, false
 	}
-	t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
-	if t.Day() != d { // February 30th and the like roll over
-		return 0, false
-	}
-	return DayOf(t), true
+	return limit.DaysOf(int64(y), m, d)
 }
 
 func dateString(day int64) string {
-	y, m, d := time.Unix(day*secondsPerDay, 0).UTC().Date()
+	y, m, d := limit.DateOf(day)
 	b := make([]byte, 0, 10)
 	b = append(b, byte('0'+y/1000%10), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-')
-	b = append(b, byte('0'+int(m)/10), byte('0'+int(m)%10), '-', byte('0'+d/10), byte('0'+d%10))
+	b = append(b, byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
 	return string(b)
 }
 

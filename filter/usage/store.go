@@ -23,9 +23,11 @@ type Store interface {
 	// Read fills v with key's usage in plan.
 	Read(cfg *config.Config, plan *config.Plan, key *config.Key, v *View) error
 	// SetRemaining makes key's remaining quota in plan n for the rest of the quota period
-	// that holds now, atomically against concurrent requests and admins, and fills v with
-	// the usage as written. plan has a quota.
-	SetRemaining(cfg *config.Config, plan *config.Plan, key *config.Key, now time.Time, n int64, v *View) error
+	// that holds now (Unix seconds), atomically against concurrent requests and admins, and
+	// fills v with the usage as written. plan has a quota. (No time.Time in the methods of
+	// a type held in an interface: the module's linker would then keep every method of
+	// time.Time, its parser and formatter among them, some 100 KB.)
+	SetRemaining(cfg *config.Config, plan *config.Plan, key *config.Key, now int64, n int64, v *View) error
 }
 
 // Local is the usage of one proxy: the key entries (filter/state) and usage entries of the
@@ -54,7 +56,8 @@ func (l Local) Read(cfg *config.Config, plan *config.Plan, key *config.Key, v *V
 // today's day of the usage entry with the CAS of its read. A lost race (a request recorded,
 // another admin granted) reads both again, so the grant is neither lost nor applied twice;
 // requests admitted between the read of the counter and the write take from n.
-func (l Local) SetRemaining(cfg *config.Config, plan *config.Plan, key *config.Key, now time.Time, n int64, v *View) error {
+func (l Local) SetRemaining(cfg *config.Config, plan *config.Plan, key *config.Key, unix int64, n int64, v *View) error {
+	now := time.Unix(unix, 0)
 	q := plan.Quota.At(now)
 	today := DayOf(now)
 	kt := state.Txn{Store: l.Store}
