@@ -333,3 +333,29 @@ func TestUsageRouteBody(t *testing.T) {
 		t.Fatalf("%d requests reached the upstream, want the 4 admitted and none of the usage API's", len(e.upstream))
 	}
 }
+
+// TestUsageEntryUnreadable: a usage entry the filter cannot read (here a version it does not
+// know) does not fail requests: the quota alone decides, the entry is left as it is, and
+// usageplans.usage.failed counts each request with a warn line.
+func TestUsageEntryUnreadable(t *testing.T) {
+	e := startFilter(t, fltSetup{})
+	store := e.rt.SharedData("usageplans")
+	e.wantStatuses(t, fltDaily, 200)
+	if st := store.Set("usageplans:usage:daily:daily-key", []byte{9, 9}, 0); st != host.StatusOK {
+		t.Fatal(st)
+	}
+	e.wantStatuses(t, fltDaily, 200, 200, 429)
+	e.wantCounters(t, map[string]uint64{"usageplans.usage.failed": 3, "usageplans.requests.allowed": 3, "usageplans.requests.quota_exceeded": 1})
+	if v, _, _ := store.Get("usageplans:usage:daily:daily-key"); string(v) != "\x09\x09" {
+		t.Fatalf("the unreadable entry was overwritten: %x", v)
+	}
+	warned := 0
+	for _, l := range e.plugin.Logs() {
+		if l.Level == host.LogWarn && strings.Contains(l.Message, "usage entry not read or not written (usage: decode at byte 0: unknown encoding version 9") {
+			warned++
+		}
+	}
+	if warned != 3 {
+		t.Fatalf("%d warn lines, want 3", warned)
+	}
+}
