@@ -8,6 +8,7 @@ import (
 
 	"github.com/usageplans/usageplans/filter/limit"
 	"github.com/usageplans/usageplans/filter/state"
+	"github.com/usageplans/usageplans/filter/usage"
 )
 
 // What the filter in Wasm stores is exactly what the native encoder writes for the state
@@ -24,7 +25,8 @@ func TestFilterStoredState(t *testing.T) {
 	wantReply(t, e.get("/owners", apiKey(fltGold)), 403, fltMissingToken, `{"message":"Missing Authentication Token"}`)
 
 	store := e.rt.SharedData("usageplans")
-	wantKeys := []string{"usageplans:key:daily:daily-key", "usageplans:key:tight:tight-key"}
+	wantKeys := []string{"usageplans:key:daily:daily-key", "usageplans:key:tight:tight-key",
+		"usageplans:usage:daily:daily-key", "usageplans:usage:tight:tight-key"}
 	if got := store.Keys(); !slices.Equal(got, wantKeys) {
 		t.Fatalf("shared data keys = %q, want %q", got, wantKeys)
 	}
@@ -38,6 +40,14 @@ func TestFilterStoredState(t *testing.T) {
 			var dec state.Entry
 			err := state.Decode(got, &dec)
 			t.Errorf("%s = %x (decoded %+v, %v)\nwant %x (%+v)", key, got, dec, err, wantBytes, want)
+		}
+	}
+	// The usage entries: the admitted requests of the day, 2 and 1 (filter/usage's version 1).
+	for key, used := range map[string]int64{wantKeys[2]: 2, wantKeys[3]: 1} {
+		want := usage.Record{Day: usage.DayOf(fltT0), N: 1}
+		want.Days[0].Used = used
+		if got, _, _ := store.Get(key); !bytes.Equal(got, usage.AppendEncode(nil, &want)) {
+			t.Errorf("%s = %x, want %x (%d admitted on %s)", key, got, usage.AppendEncode(nil, &want), used, fltT0.Format(time.DateOnly))
 		}
 	}
 }

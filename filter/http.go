@@ -34,18 +34,25 @@ type httpContext struct {
 	// recorded is set once the request's outcome is counted, replied once a local reply
 	// is sent: a panic after either must not count the request again or answer it twice.
 	recorded, replied bool
+	// usage is a usage API request waiting for its body (filter/usageapi.go).
+	usage *usageCall
 }
 
 // decidedHook, nil outside tests, runs after the outcome is recorded ("recorded") and after
 // a local reply is sent ("replied"), so that tests can panic there.
 var decidedHook func(where string)
 
-func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
+func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action types.Action) {
 	defer h.recoverRequest(&action)
 	if h.cfg == nil { // the plugin never accepted a configuration
 		return h.fail(fmt.Errorf("no configuration accepted"))
 	}
 	req := h.request()
+	if h.cfg.UsageAPI != nil {
+		if a, ok := h.usageAPI(&req, endOfStream); ok {
+			return a
+		}
+	}
 	h.sentKey = req.Key != "" || h.cfg.KeySource.QueryParameter != "" && strings.IndexByte(req.Path, '?') >= 0
 	d := h.plugin.decider.Decide(h.cfg, req, now(), sharedData{})
 	return h.act(&d)
@@ -104,6 +111,10 @@ func (h *httpContext) act(d *core.Decision) types.Action {
 	h.removeSpoofedIdentity()
 	if d.Outcome != core.Pass && h.sentKey {
 		h.stripKey()
+	}
+	if d.UsageErr != nil {
+		h.metrics.usageAPI(usageFailed)
+		h.logDecision(proxywasm.LogWarn, d, "usage entry not read or not written ("+d.UsageErr.Error()+")")
 	}
 	if d.GiveBackFailed {
 		h.metrics.giveBackFailure()

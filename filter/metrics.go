@@ -46,6 +46,25 @@ type metrics struct {
 	perPlan         map[*config.Plan]*[numOutcomes]proxywasm.MetricCounter
 	panicsRecovered proxywasm.MetricCounter
 	giveBackFailed  proxywasm.MetricCounter
+	usage           [numUsageCounters]proxywasm.MetricCounter
+}
+
+// The usage counters: usageplans.usage.failed counts requests whose usage entry could not
+// be read or written (on an admitted one, a request missing from its day's used in
+// GetUsage); usageplans.usage_api.requests and .forbidden count the filter's usage API
+// requests and those refused for want of an admin key.
+const (
+	usageFailed = iota
+	usageRequests
+	usageForbidden
+	numUsageCounters
+)
+
+var usageCounterNames = [numUsageCounters]string{"usageplans.usage.failed", "usageplans.usage_api.requests", "usageplans.usage_api.forbidden"}
+
+func (m *metrics) usageAPI(c int) {
+	defer func() { _ = recover() }()
+	m.usage[c].Increment(1)
 }
 
 // newMetrics defines the counters of cfg. Defining a name twice (a reconfiguration) gives
@@ -64,6 +83,9 @@ func newMetrics(cfg *config.Config) *metrics {
 	}
 	m.panicsRecovered = proxywasm.DefineCounterMetric("usageplans.panics_recovered")
 	m.giveBackFailed = proxywasm.DefineCounterMetric("usageplans.requests.giveback_failed")
+	for c, name := range usageCounterNames {
+		m.usage[c] = proxywasm.DefineCounterMetric(name)
+	}
 	return m
 }
 

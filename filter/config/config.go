@@ -60,9 +60,17 @@ type Config struct {
 	Namespace        string          // prefix of every shared-data key (default "usageplans")
 	CASRetries       int             // attempts of one compare-and-swap loop (default 8)
 
+	// UsageAPI is the filter's GetUsage/UpdateUsage admin route; nil when not configured.
+	UsageAPI *UsageAPI
+	// UsageLogSeconds is the interval of the usage report, one log line per key that made
+	// requests today (0: off).
+	UsageLogSeconds int
+
 	responses [numResponseTypes]Response
 	keys      map[Digest]*Key
 	previous  map[Digest]previousValue // rotated keys' previous values; nil when none (rotation.go)
+	planIDs   map[string]*Plan
+	keyIDs    map[string]*Key
 
 	// Whether some route matches on the host, on the route name: set once by Parse so that
 	// the filter reads :authority and xds.route_name (a host call each) only when needed.
@@ -219,6 +227,7 @@ type Plan struct {
 	limit     *Limit              // the plan-level throttle as a Limit; nil when none
 	overrides map[*Stage][]*Limit // per stage, by Method.index: per-method override or nil
 	keyLimits []*Limit            // every PerKey limit of the plan, see KeyLimits
+	keys      []*Key              // the plan's keys (usagePlanKeys), see Keys
 }
 
 // KeyLimits lists every per-key throttle of the plan: its own throttle first, then its

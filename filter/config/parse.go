@@ -83,7 +83,7 @@ var (
 		"unmatchedRoute", "unmatchedResource", "accountThrottle",
 		"apiKeySource", "apiKeyHeader", "apiKeyQueryParameter", "authorizer",
 		"stripApiKey", "identityHeaders", "rateLimitHeaders", "shadowMode",
-		"failurePolicy", "namespace", "casRetries", "responses",
+		"failurePolicy", "namespace", "casRetries", "responses", "usageApi", "usageLogSeconds",
 	}
 	apiFields        = []string{"id", "name", "description", "resources", "stages", "apiKeySource"}
 	apiIgnored       = []string{"createdDate", "version", "endpointConfiguration", "binaryMediaTypes", "minimumCompressionSize", "tags", "warnings", "disableExecuteApiEndpoint", "rootResourceId", "policy"}
@@ -166,5 +166,16 @@ func (p *parser) config(root gjson.Result) *Config {
 		p.planKeys(v, "usagePlanKeys")
 	}
 	p.options(&f)
+	if v, ok := f.get("usageApi"); ok {
+		p.usageAPI(v, "usageApi")
+		if c.UsageAPI != nil {
+			c.UsageAPI.Header = c.KeySource.Header
+			if c.UsageAPI.Header == "" {
+				c.UsageAPI.Header = DefaultAPIKeyHeader
+			}
+		}
+	}
+	p.usageLog(&f)
+	c.planIDs, c.keyIDs = p.plans, p.keyIDs
 	return c
 }

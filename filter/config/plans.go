@@ -276,6 +276,7 @@ func (p *parser) planKeys(v gjson.Result, path string) {
 			continue
 		}
 		seen[pair{pl.ID, k.ID}] = e.path
+		pl.keys = append(pl.keys, k)
 		for _, s := range pl.Stages {
 			if other := k.plans[s]; other != nil {
 				p.add(e.path, "key %q is in usage plans %q and %q, which both grant API stage %q: a key may belong to one plan per API stage", k.ID, other.ID, pl.ID, s.ID)

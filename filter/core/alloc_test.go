@@ -115,13 +115,14 @@ func TestDecideAcrossConfigurations(t *testing.T) {
 			t.Fatalf("fired limit %+v, want the second configuration's account limit", d.Limit)
 		}
 	}
-	for _, key := range []string{"usageplans:key:big:k2", "usageplans:account", "other:key:big:k2", "other:account"} {
+	for _, key := range []string{"usageplans:key:big:k2", "usageplans:account", "other:key:big:k2", "other:account",
+		"usageplans:usage:big:k2", "other:usage:big:k2"} {
 		if _, _, err := s.Get(key); err != nil {
 			t.Errorf("store key %q: %v", key, err)
 		}
 	}
-	if n := s.Keys(); n != 4 {
-		t.Errorf("%d store keys, want 4", n)
+	if n := s.Keys(); n != 6 {
+		t.Errorf("%d store keys, want 6", n)
 	}
 }
 

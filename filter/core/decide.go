@@ -98,6 +98,11 @@ type Decision struct {
 	// (count it too; see the package doc).
 	Err error
 
+	// UsageErr is set when the key's usage entry (filter/usage) could not be read or written:
+	// the request was decided without its grant, or admitted without being counted in its
+	// day's used. The outcome stands; count it (usage_failed).
+	UsageErr error
+
 	// GiveBackFailed is set when a request denied (or failed) after committing a shared
 	// entry could not give that entry's token back: the bucket stays one token short until
 	// it refills. Count it and warn; the outcome stands.
@@ -143,6 +148,9 @@ type Decider struct {
 	limitNames map[string]string
 	// Per stage, the reasons naming it: no resource matched, key not in a plan of it.
 	stageReasons map[*config.Stage]*[2]string
+	usageNames   map[keyName]string // usage.EntryKey per plan and key, like keyNames
+	meter        meter
+
 	// Copies of the limits that fired, handed out in Decisions: unlike the Decider's
 	// buffer, a copy is never overwritten, so it outlives the next request.
 	fired map[string]*config.Limit
@@ -277,13 +285,18 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 	for ; i < len(lims); i++ {
 		ents = dc.push(ents, dc.sharedEntry(cfg, lims[i].ID), i, 1, nil)
 	}
+	dc.meter.read, dc.meter.err = false, nil
 	if len(ents) == 0 {
 		d.Outcome, d.Reason = Allow, "no limits"
+		dc.recordUsage(cfg, &d, now, store)
 		return d
 	}
 	qa := &dc.quota
 	if quota != nil {
 		*qa = quota.At(now)
+		dc.readUsage(cfg, &d, store)
+		d.UsageErr = dc.meter.err
+		qa.SetGrant(dc.grant(now))
 	}
 	dc.txn.Store, dc.txn.Attempts = store, cfg.CASRetries
 	dc.headers = cfg.RateLimitHeaders
@@ -356,6 +369,7 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		return deny
 	}
 	d.Outcome, d.Reason, d.Err = Allow, "within every limit", skipped
+	dc.recordUsage(cfg, &d, now, store)
 	if dc.headers {
 		d.RateLimit = binding(d.Plan, lims, res, qr, qa, now)
 	}
@@ -391,6 +405,7 @@ func (dc *Decider) forConfig(cfg *config.Config) {
 	dc.namesOf = cfg
 	dc.keyNames = make(map[keyName]string)
 	dc.limitNames = make(map[string]string)
+	dc.usageNames = make(map[keyName]string)
 	dc.stageReasons = make(map[*config.Stage]*[2]string)
 	dc.fired = make(map[string]*config.Limit)
 }
@@ -591,6 +606,6 @@ func neverSeconds(quota *limit.Quota, qr quotaResult, qa *limit.QuotaAt, now tim
 
 // quotaRateLimit describes the plan's quota q; qa is q at the request's instant.
 func quotaRateLimit(q *limit.Quota, qr quotaResult, qa *limit.QuotaAt, now time.Time) RateLimit {
-	return RateLimit{Set: true, Limit: q.LimitOf(qr.counter), Remaining: qa.Remaining(qr.counter),
+	return RateLimit{Set: true, Limit: qa.LimitOf(qr.counter), Remaining: qa.Remaining(qr.counter),
 		Reset: limit.Seconds(qa.Reset(qr.counter).Sub(now)), Window: qa.Seconds(), Name: "quota"}
 }

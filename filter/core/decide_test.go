@@ -213,9 +213,10 @@ func TestSharedStageLimit(t *testing.T) {
 	if e.Quota.Used != 1 || e.Bucket("plan:big").Tokens != 99 {
 		t.Fatalf("k2's entry: %+v, want 1 request counted and 99 tokens", e)
 	}
-	// The store holds what configuration bounds: two key entries, the stage method, the account.
-	if s.Keys() != 4 {
-		t.Fatalf("store keys = %d, want 4", s.Keys())
+	// The store holds what configuration bounds: two key entries and their two usage
+	// entries, the stage method, the account.
+	if s.Keys() != 6 {
+		t.Fatalf("store keys = %d, want 6", s.Keys())
 	}
 }
 
@@ -607,9 +608,9 @@ func TestKeySpaceBounded(t *testing.T) {
 		}
 		return s.Keys()
 	}
-	// key:basic:k1, key:big:k2, stage:shop/prod:/items/POST, account
-	if first, all := count(t0, time.Minute), count(t0, 61*24*time.Hour); first != 4 || all != 4 {
-		t.Fatalf("store keys: %d after a minute, %d after two months; want 4 and 4", first, all)
+	// key:basic:k1, key:big:k2, their usage:basic:k1 and usage:big:k2, stage:shop/prod:/items/POST, account
+	if first, all := count(t0, time.Minute), count(t0, 61*24*time.Hour); first != 6 || all != 6 {
+		t.Fatalf("store keys: %d after a minute, %d after two months; want 6 and 6", first, all)
 	}
 }
 

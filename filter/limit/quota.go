@@ -28,6 +28,21 @@ type QuotaAt struct {
 	q          Quota
 	now        int64 // Unix seconds
 	start, end int64 // the window that holds now, Unix seconds
+	grant      int64 // added to the limit of the window that holds now (SetGrant)
+}
+
+// SetGrant adds g requests (fewer when g < 0) to what the window that holds the instant
+// allows: an UpdateUsage grant, which ends with its window.
+func (a *QuotaAt) SetGrant(g int64) { a.grant = g }
+
+// LimitOf is Quota.LimitOf with the grant when c counts in the window that holds the
+// instant; never below zero.
+func (a *QuotaAt) LimitOf(c Counter) int64 {
+	lim := a.q.LimitOf(c)
+	if a.grant != 0 && c.Window == a.start {
+		lim += a.grant
+	}
+	return max(lim, 0)
 }
 
 // At returns q as of t.
@@ -91,7 +106,7 @@ func (q Quota) AllowN(c Counter, t time.Time, n int64) (Counter, bool) {
 // AllowN is Quota.AllowN at the instant.
 func (a *QuotaAt) AllowN(c Counter, n int64) (Counter, bool) {
 	c = a.Advance(c)
-	if n < 0 || n > a.q.LimitOf(c)-c.Used {
+	if n < 0 || n > a.LimitOf(c)-c.Used {
 		return c, false
 	}
 	c.Used += n
@@ -127,7 +142,7 @@ func (q Quota) Remaining(c Counter, t time.Time) int64 {
 // Remaining is Quota.Remaining at the instant.
 func (a *QuotaAt) Remaining(c Counter) int64 {
 	c = a.Advance(c)
-	if r := a.q.LimitOf(c) - c.Used; r > 0 {
+	if r := a.LimitOf(c) - c.Used; r > 0 {
 		return r
 	}
 	return 0

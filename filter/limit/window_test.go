@@ -188,3 +188,26 @@ func TestQuotaAtMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestDates: DateOf and DaysOf agree with the time package over four centuries of days,
+// leap years included, and refuse dates that do not exist.
+func TestDates(t *testing.T) {
+	for d := int64(-146097); d <= 146097; d += 13 {
+		y, m, day := DateOf(d)
+		got := time.Date(int(y), time.Month(m), day, 0, 0, 0, 0, time.UTC)
+		if got.Unix() != d*86400 {
+			t.Fatalf("DateOf(%d) = %d-%d-%d, which is day %d", d, y, m, day, got.Unix()/86400)
+		}
+		if back, ok := DaysOf(y, m, day); !ok || back != d {
+			t.Fatalf("DaysOf(%d, %d, %d) = %d %t, want %d", y, m, day, back, ok, d)
+		}
+	}
+	for _, bad := range [][3]int{{2026, 2, 29}, {2026, 4, 31}, {2026, 13, 1}, {2026, 0, 1}, {2026, 1, 0}, {1900, 2, 29}} {
+		if _, ok := DaysOf(int64(bad[0]), bad[1], bad[2]); ok {
+			t.Errorf("DaysOf(%v) accepted", bad)
+		}
+	}
+	if _, ok := DaysOf(2028, 2, 29); !ok {
+		t.Error("2028-02-29 refused")
+	}
+}

@@ -23,6 +23,8 @@ func (g *Gateway) adminMux() *http.ServeMux {
   /stats/prometheus   the same in the Prometheus text format (both take ?filter=REGEX)
   /config_dump        the module and configuration serving now, key values and digests redacted
   /reload             POST: swap to the current --wasm and --config files
+  /usageplans/{id}/usage?startDate=&endDate=[&keyId=&limit=&position=]   AWS's GetUsage
+  /usageplans/{id}/keys/{keyId}/usage   PATCH: AWS's UpdateUsage (replace /remaining)
 `)
 	})
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +55,7 @@ func (g *Gateway) adminMux() *http.ServeMux {
 		w.Write(b.Bytes())
 	})
 	mux.HandleFunc("/config_dump", g.configDump)
+	mux.HandleFunc(usagePrefix+"/", g.serveUsage)
 	mux.HandleFunc("/reload", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)

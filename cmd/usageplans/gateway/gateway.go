@@ -101,6 +101,7 @@ type active struct {
 	keyHeader    string                 // where keys come from, for the echo's redaction
 	keyQuery     string
 	loaded       time.Time
+	parsed       *config.Config // the configuration as the filter's parser reads it; nil when it does not parse
 }
 
 func (g *Gateway) active() *active { return g.cur.Load() }
@@ -377,6 +378,7 @@ func (a *active) withNames(data []byte) *active {
 	a.identity = config.IdentityHeaders{KeyID: config.DefaultKeyIDHeader, PlanID: config.DefaultPlanIDHeader}
 	a.keyHeader = config.DefaultAPIKeyHeader
 	if c, err := config.Parse(data); err == nil {
+		a.parsed = c
 		a.identity, a.keyHeader, a.keyQuery = c.IdentityHeaders, c.KeySource.Header, c.KeySource.QueryParameter
 	}
 	return a

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -101,6 +102,12 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	ctx := r.Context()
 	eos := r.ContentLength == 0 && len(r.Trailer) == 0
 	act, err := s.RequestHeaders(requestHeaders(r), eos)
+	held, tooLarge, act, err := g.holdBody(s, r, eos, act, err)
+	if tooLarge {
+		x.details = "request_payload_too_large"
+		g.plain(w, x, http.StatusRequestEntityTooLarge, endLocal, "Payload Too Large")
+		return
+	}
 	if g.filterDone(w, s, x, act, err, s.WaitRequest, ctx) {
 		return
 	}
@@ -114,7 +121,10 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	x.keyID = headerOr(up, a.identity.KeyID)
 	x.planID = headerOr(up, a.identity.PlanID)
 	var body io.Reader = http.NoBody
-	if !eos {
+	switch {
+	case held:
+		body = bytes.NewReader(s.Body(host.BufferHTTPRequestBody))
+	case !eos:
 		body = &filterBody{s: s, src: r.Body, ctx: ctx, buf: make([]byte, 32<<10)}
 	}
 	req, err := upstreamRequest(ctx, up, body)

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/usageplans/usageplans/filter/core"
+	"github.com/usageplans/usageplans/filter/usage"
+)
+
+// maxUsageBody bounds an UpdateUsage body the filter buffers; a patch is a few dozen bytes.
+const maxUsageBody = 64 << 10
+
+// usageCall is a usage API request waiting for its body (an UpdateUsage).
+type usageCall struct {
+	method, target string
+	admin          string // the admin key's id, for the log
+}
+
+var stateUsageAPI = []byte("usage_api")
+
+// usageAPI answers a request under usageApi.pathPrefix as a local reply, or reports false
+// when the request is not for the usage API. Such a request is never decided, counted
+// against a plan or sent upstream; the admin key is read from the key header and removed
+// (Envoy's access log reads the headers after a local reply).
+func (h *httpContext) usageAPI(req *core.Request, endOfStream bool) (types.Action, bool) {
+	rest, ok := h.cfg.UsageAPIPath(req.Path)
+	if !ok {
+		return types.ActionContinue, false
+	}
+	u := h.cfg.UsageAPI
+	h.recorded = true // not a plan's request: a panic from here on is not counted as one
+	_ = proxywasm.SetProperty(stateOutcome, stateUsageAPI)
+	value := req.Key
+	if len(h.cfg.KeySource.Property) > 0 || h.cfg.KeySource.Header != u.Header {
+		value, _ = proxywasm.GetHttpRequestHeader(u.Header)
+	}
+	_ = proxywasm.RemoveHttpRequestHeader(u.Header)
+	h.metrics.usageAPI(usageRequests)
+	admin, ok := u.Admin(value)
+	if !ok {
+		h.metrics.usageAPI(usageForbidden)
+		proxywasm.LogInfof("usageplans: usage API: %s %s: forbidden (no admin key)", req.Method, strconv.Quote(rest))
+		return h.sendUsage(usage.Response{Status: 403, Body: `{"message":"Forbidden"}`,
+			Headers: [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "ForbiddenException"}}}), true
+	}
+	target := rest
+	if _, q, ok := strings.Cut(req.Path, "?"); ok {
+		target += "?" + q
+	}
+	call := &usageCall{method: req.Method, target: target, admin: admin}
+	if req.Method == "PATCH" && !endOfStream {
+		h.usage = call // answered when the body is complete
+		return types.ActionPause, true
+	}
+	return h.answerUsage(call, nil), true
+}
+
+// OnHttpRequestBody buffers an UpdateUsage body until it is complete, then answers.
+func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) (action types.Action) {
+	if h.usage == nil {
+		return types.ActionContinue
+	}
+	defer h.recoverRequest(&action)
+	if bodySize > maxUsageBody {
+		call := h.usage
+		h.usage = nil
+		proxywasm.LogInfof("usageplans: usage API: %s %s: body over %d bytes", call.method, strconv.Quote(call.target), maxUsageBody)
+		return h.sendUsage(usage.Response{Status: 413, Body: `{"message":"Request body too large"}`,
+			Headers: [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "BadRequestException"}}})
+	}
+	if !endOfStream {
+		return types.ActionPause // buffer
+	}
+	body, err := proxywasm.GetHttpRequestBody(0, bodySize)
+	if err != nil && err != types.ErrorStatusNotFound {
+		return h.fail(err)
+	}
+	call := h.usage
+	h.usage = nil
+	return h.answerUsage(call, body)
+}
+
+func (h *httpContext) answerUsage(call *usageCall, body []byte) types.Action {
+	r := usage.Handle(h.cfg, usage.Local{Store: sharedData{}}, now(), call.method, call.target, body)
+	if call.method == "PATCH" || r.Status >= 500 {
+		proxywasm.LogInfof("usageplans: usage API: %s %s by admin key %s: %d %s", call.method, strconv.Quote(stripTarget(call.target)), call.admin, r.Status, r.Body)
+	}
+	return h.sendUsage(r)
+}
+
+func (h *httpContext) sendUsage(r usage.Response) types.Action {
+	h.replied = true
+	if err := proxywasm.SendHttpResponse(uint32(r.Status), r.Headers, []byte(r.Body), -1); err != nil {
+		proxywasm.LogErrorf("usageplans: usage API: sending the %d response: %v", r.Status, err)
+	}
+	return types.ActionPause
+}
+
+func stripTarget(t string) string {
+	p, _, _ := strings.Cut(t, "?")
+	return p
+}
