@@ -144,6 +144,9 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	if err := o.Path.check(); err != nil {
 		return nil, err
 	}
+	if _, err := logLevel(o.LogLevel); err != nil {
+		return nil, err
+	}
 	// Bound before the module is compiled and the VMs start, so that a busy port is
 	// reported at once.
 	if err := g.bind(); err != nil {

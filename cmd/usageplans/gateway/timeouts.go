@@ -192,8 +192,9 @@ type limitConn struct {
 	once sync.Once
 }
 
+// Close frees the connection's place before closing it, so that a client that saw it close
+// finds the place free.
 func (c *limitConn) Close() error {
-	err := c.Conn.Close()
 	c.once.Do(func() { c.l.active.Add(-1) })
-	return err
+	return c.Conn.Close()
 }
