@@ -63,13 +63,13 @@ func slowBody(t *testing.T, addr string, size int, interval time.Duration, stall
 	}
 }
 
-// TestGatewaySlowBodyTimeouts: a body trickling in at one byte per 100 ms is cut off by
+// TestGatewaySlowBodyTimeouts: a body trickling in at one byte per second is cut off by
 // request_timeout with Envoy's 408 "request timeout"; one that stops is cut off by
 // stream_idle_timeout with 408 "stream timeout". Both close the connection, and neither
 // reaches the upstream.
 func TestGatewaySlowBodyTimeouts(t *testing.T) {
 	g := startGateway(t, gwSetup{config: planConfig(100, 1000), routes: shopRoutes, options: func(o *gateway.Options) {
-		o.RequestTimeout, o.StreamIdleTimeout = 1500*time.Millisecond, 800*time.Millisecond
+		o.RequestTimeout, o.StreamIdleTimeout = 3*time.Second, 1500*time.Millisecond
 	}})
 	for _, c := range []struct {
 		name       string
@@ -78,10 +78,10 @@ func TestGatewaySlowBodyTimeouts(t *testing.T) {
 		details    string
 	}{
 		{"request_timeout", -1, "request timeout", "request_overall_timeout"},
-		{"stream_idle_timeout", 2, "stream timeout", "stream_idle_timeout"},
+		{"stream_idle_timeout", 1, "stream timeout", "stream_idle_timeout"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			resp, body, sent := slowBody(t, g.Addr(), 1000, 100*time.Millisecond, c.stallAfter)
+			resp, body, sent := slowBody(t, g.Addr(), 1000, time.Second, c.stallAfter)
 			if resp.StatusCode != 408 || body != c.body || resp.Header.Get("Content-Type") != "text/plain" || !resp.Close {
 				t.Errorf("%d %q %v close=%v, want 408 %q text/plain and the connection closed", resp.StatusCode, body, resp.Header, resp.Close, c.body)
 			}
