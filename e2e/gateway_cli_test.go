@@ -190,3 +190,36 @@ func TestValidateAsDocumented(t *testing.T) {
 		t.Errorf("found %d documented validate commands, want the 3 of README.md and docs/configuration.md", found)
 	}
 }
+
+// helpFlagRe is one flag of `serve --help`: its name, and the rest of its entry.
+var helpFlagRe = regexp.MustCompile(`(?m)^  -(\S+)[^\n]*\n((?:\s{4,}[^\n]*\n)*)`)
+
+// TestServeFlagsDocumented: cmd/usageplans/README.md's table lists every serve flag with the
+// default `serve --help` gives (issue 8: the new flags are documented with their defaults).
+func TestServeFlagsDocumented(t *testing.T) {
+	_, help, _ := runCLI("serve", "--help")
+	doc, err := os.ReadFile("../cmd/usageplans/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaultRe := regexp.MustCompile(`\(default "?([^")]*)"?\)\s*$`)
+	flags := helpFlagRe.FindAllStringSubmatch(help, -1)
+	if len(flags) < 20 {
+		t.Fatalf("found %d flags in serve --help:\n%s", len(flags), help)
+	}
+	for _, f := range flags {
+		name, def := f[1], "false"
+		if m := defaultRe.FindStringSubmatch(strings.TrimSpace(f[2])); m != nil {
+			def = m[1]
+		}
+		switch name {
+		case "workers":
+			def = "GOMAXPROCS" // the machine's
+		case "routes":
+			def = "none"
+		}
+		if row := "| `--" + name + "` | `" + def + "` |"; !strings.Contains(string(doc), row) && !strings.Contains(string(doc), "| `--"+name+"` | "+def+" |") {
+			t.Errorf("cmd/usageplans/README.md lacks the row %q", row)
+		}
+	}
+}
