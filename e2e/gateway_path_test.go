@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,37 +20,13 @@ import (
 	"github.com/usageplans/usageplans/cmd/usageplans/gateway"
 )
 
-// gatewayPathTricks are spellings of /pets that start under the bypassed /admin prefix (or
-// otherwise are not written as /pets). Each must be metered as GET /pets: 403 Forbidden
-// without a key, 200 and counted with one. filt8 marks the parser differentials (an
-// encoded '/' or '\', a double encoding, a ';' next to a dot segment) that only the
-// filter's bypass rule (issue 8, filter side) keeps out of the bypass route: the filter's
-// normal form does not resolve them, so without that rule they reach /admin.
-var gatewayPathTricks = []struct {
-	target string
-	filt8  bool
-}{
-	{target: `/pets`},
-	{target: `//pets`},
-	{target: `/./pets`},
-	{target: `/../pets`},
-	{target: `/admin/../pets`},
-	{target: `/admin/..\pets`},
-	{target: `/admin\..\pets`},
-	{target: `/admin/x/../../pets`},
-	{target: `/admin/%2e%2e/pets`},
-	{target: `/admin/%2E%2E/pets`},
-	{target: `/admin/.%2e/pets`},
-	{target: `/admin/%2e%2e\pets`},
-	{target: `/admin/..//pets`},
-	{target: `/admin/../pets?limit=2`},
-	{target: `/admin/..%2fpets`, filt8: true},
-	{target: `/admin/..%5cpets`, filt8: true},
-	{target: `/admin/%2e%2e%5cpets`, filt8: true},
-	{target: `/admin/%252e%252e/pets`, filt8: true},
-	{target: `/admin/..;/pets`, filt8: true},
-	{target: `/admin/;/../pets`, filt8: true},
-}
+// filterBypassRule says whether the built filter has the bypass rule for parser
+// differentials (issue 8, filter side, branch filt8): a path whose normal form still holds an
+// encoded '/' or '\', a double encoding or a ';' next to a dot segment is never bypassed.
+// Until then, the tricks of pathTricks whose normal form stays under /admin reach the bypass
+// route when it comes first; with this false their subtests skip and say so. Set it to true
+// when filt8 is merged.
+const filterBypassRule = false
 
 // bypassConfig meters GET /pets by key (plan gold, key1) on the route named "shop" and
 // bypasses the prefix /admin, listed first or last.
@@ -107,41 +84,55 @@ func rawGet(t testing.TB, addr, target, key string) reply {
 	return rawRequest(t, addr, head+"Connection: close\r\n\r\n")
 }
 
+// TestGatewayPathTricksMetered sends every trick of the shared table (pathtricks_test.go)
+// byte for byte over a TCP socket through the gateway, with the bypass route first and last:
+// each is metered (403 Forbidden without a key; 200, counted once, with one, and the upstream
+// receives the path as sent), and the controls bypass when the bypass route comes first.
 func TestGatewayPathTricksMetered(t *testing.T) {
 	for _, first := range []bool{true, false} {
 		t.Run(fmt.Sprintf("bypass first %v", first), func(t *testing.T) {
-			g := startGateway(t, gwSetup{config: bypassConfig(first), routes: shopRoutes})
+			g := startGateway(t, gwSetup{config: pathTricksConfig(first), routes: shopRoutes})
 			allowed := 0
-			for _, tr := range gatewayPathTricks {
-				t.Run(tr.target, func(t *testing.T) {
-					if tr.filt8 {
-						t.Skip("metered only with the filter's bypass rule for parser differentials (issue 8, branch filt8)")
+			for _, tr := range pathTricks {
+				t.Run(tr.name, func(t *testing.T) {
+					if first && !tr.control && strings.HasPrefix(tr.normal, "/admin") && !filterBypassRule {
+						t.Skipf("%s is metered only with the filter's bypass rule for parser differentials (issue 8, branch filt8)", tr.path)
 					}
-					r := rawGet(t, g.Addr(), tr.target, "")
-					if r.status != 403 || r.body != `{"message":"Forbidden"}` || r.header.Get("x-amzn-ErrorType") != "ForbiddenException" {
-						t.Errorf("no key: %d %q, want 403 Forbidden (metered as GET /pets)", r.status, r.body)
+					if _, err := url.ParseRequestURI(tr.path); err != nil {
+						// Go's server refuses it with 400 before any handler (a relative
+						// path, an invalid escape): no upstream sees it.
+						for _, key := range []string{"", pathTricksKey} {
+							if r := rawGet(t, g.Addr(), tr.path, key); r.status != 400 || r.body != "400 Bad Request" {
+								t.Errorf("key %q: %d %q, want Go's 400 Bad Request", key, r.status, r.body)
+							}
+						}
+						return
 					}
-					r = rawGet(t, g.Addr(), tr.target, key1)
+					bypassed := first && tr.control
+					r := rawGet(t, g.Addr(), tr.path, "")
+					switch {
+					case bypassed:
+						if e := echoOf(t, r); r.status != 200 || e.Path != tr.path || e.Headers["x-usageplans-key-id"] != "" {
+							t.Errorf("control %s without a key: %d, upstream path %q; want 200 through the bypass, the path as sent", tr.path, r.status, e.Path)
+						}
+						return
+					case r.status != 403 || r.body != `{"message":"Forbidden"}` || r.header.Get("x-amzn-ErrorType") != "ForbiddenException":
+						t.Errorf("no key: %d %q, want 403 Forbidden (metered)", r.status, r.body)
+					}
+					r = rawGet(t, g.Addr(), tr.path, pathTricksKey)
 					if r.status != 200 {
-						t.Fatalf("key1: %d %q, want 200", r.status, r.body)
+						t.Fatalf("with the key: %d %q, want 200", r.status, r.body)
 					}
 					allowed++
 					// The upstream gets the target as the client wrote it (Envoy's defaults
 					// leave the path alone), with the key's identity.
 					e := echoOf(t, r)
-					if e.Path != tr.target || e.Headers["x-usageplans-key-id"] != "k1" || e.Headers["x-usageplans-plan-id"] != "gold" {
-						t.Errorf("upstream saw path %q, key id %q, plan %q; want %q, k1, gold", e.Path, e.Headers["x-usageplans-key-id"], e.Headers["x-usageplans-plan-id"], tr.target)
+					if e.Path != tr.path || e.Headers["x-usageplans-key-id"] != "tricks-key" || e.Headers["x-usageplans-plan-id"] != "tricks" {
+						t.Errorf("upstream saw path %q, key id %q, plan %q; want %q, tricks-key, tricks", e.Path, e.Headers["x-usageplans-key-id"], e.Headers["x-usageplans-plan-id"], tr.path)
 					}
 				})
 			}
-			g.wantStats(map[string]string{"usageplans_plan_gold_allowed": fmt.Sprint(allowed)})
-			if first {
-				// The bypass still bypasses what is under /admin.
-				r := rawGet(t, g.Addr(), "/admin/users", "")
-				if e := echoOf(t, r); r.status != 200 || e.Path != "/admin/users" {
-					t.Errorf("/admin/users: %d %q, want 200 through the bypass", r.status, r.body)
-				}
-			}
+			g.wantStats(map[string]string{"usageplans_plan_tricks_allowed": fmt.Sprint(allowed)})
 		})
 	}
 }

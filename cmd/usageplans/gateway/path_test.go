@@ -94,3 +94,20 @@ func TestRequestTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckAdminAddr: loopback only, unless allowed.
+func TestCheckAdminAddr(t *testing.T) {
+	for _, c := range []struct {
+		addr   string
+		remote bool
+		ok     bool
+	}{
+		{"127.0.0.1:9901", false, true}, {"[::1]:9901", false, true}, {"localhost:9901", false, true}, {"127.0.0.2:0", false, true},
+		{"0.0.0.0:9901", false, false}, {":9901", false, false}, {"[::]:9901", false, false}, {"10.1.2.3:9901", false, false},
+		{"0.0.0.0:9901", true, true}, {":9901", true, true},
+	} {
+		if err := checkAdminAddr(c.addr, c.remote); (err == nil) != c.ok {
+			t.Errorf("checkAdminAddr(%q, %v) = %v, want ok %v", c.addr, c.remote, err, c.ok)
+		}
+	}
+}
