@@ -13,7 +13,7 @@ import (
 // moves their values into o once the flags are parsed. In the flags, as in Envoy, 0 turns a
 // timeout or the cap off.
 func serveLimits(fs *flag.FlagSet, o *gateway.Options) func() {
-	fs.BoolVar(&o.Path.NormalizePath, "normalize-path", false, "Envoy's normalize_path: resolve dot segments (and %2e), read \\ as /, before the filter and upstream see the path")
+	fs.BoolVar(&o.Path.NormalizePath, "normalize-path", false, "Envoy's normalize_path: decode escaped unreserved characters, resolve dot segments, read \\ as /, before the filter and upstream see the path")
 	fs.BoolVar(&o.Path.MergeSlashes, "merge-slashes", false, "Envoy's merge_slashes: merge repeated slashes of the path before the filter and upstream see it")
 	fs.StringVar(&o.Path.EscapedSlashes, "path-with-escaped-slashes-action", gateway.KeepUnchanged,
 		"Envoy's path_with_escaped_slashes_action for %2F and %5C in the path: "+strings.Join(gateway.EscapedSlashesActions, ", "))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -28,8 +29,8 @@ var EscapedSlashesActions = []string{KeepUnchanged, RejectRequest, UnescapeAndRe
 // PathOptions are the HTTP connection manager's path settings; the zero value is Envoy's
 // default (all off, escaped slashes kept).
 type PathOptions struct {
-	// NormalizePath is Envoy's normalize_path: dot segments ("." ".." and their %2e
-	// spellings) resolved, '\' read as '/', a relative path rooted; a path holding %00 is
+	// NormalizePath is Envoy's normalize_path: escaped unreserved characters decoded, dot
+	// segments resolved, '\' read as '/', a relative path rooted; a path holding %00 is
 	// answered 400. Other escapes and repeated slashes are left as they are.
 	NormalizePath bool
 	// MergeSlashes is Envoy's merge_slashes: repeated slashes of the path (not the query)
@@ -120,14 +121,15 @@ func unescapeSlashes(path string) (string, bool) {
 
 // canonicalPath is normalize_path as Envoy's tests pin it (Chromium's path canonicaliser):
 // "/a/b/../c" is "/a/c", "/a/..\c" is "/c", "/a/b/%2E%2E/c" is "/a/c", "a/b" is "/a/b",
-// "/../a" is "/a"; "/a/%2F%2f/c" and "/%5c%25" stay. An escaped NUL fails, as in Envoy.
+// "/../a" is "/a"; escaped unreserved characters are decoded ("%7E" is "~"), other escapes
+// stay as written ("/a/%2F%2f/c", "/%5c%25", "/%c0%af"). An escaped NUL fails, as in Envoy.
 // Characters Chromium would percent-encode (bytes over 0x7f, '"', '<', '>') are left as
 // received: the filter's own normal form does not depend on them.
 func canonicalPath(path string) (string, bool) {
 	if strings.Contains(path, "%00") {
 		return "", false
 	}
-	path = strings.ReplaceAll(path, `\`, "/")
+	path = decodeUnreserved(strings.ReplaceAll(path, `\`, "/"))
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
@@ -152,6 +154,30 @@ func canonicalPath(path string) (string, bool) {
 		}
 	}
 	return "/" + strings.Join(out, "/"), true
+}
+
+// decodeUnreserved decodes the escapes of unreserved characters (RFC 3986 2.3), as
+// Chromium's canonicaliser does; '%' itself and every other escape stay.
+func decodeUnreserved(path string) string {
+	if !strings.Contains(path, "%") {
+		return path
+	}
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		if path[i] == '%' && i+2 < len(path) {
+			if c, err := strconv.ParseUint(path[i+1:i+3], 16, 8); err == nil && unreserved(byte(c)) {
+				b.WriteByte(byte(c))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(path[i])
+	}
+	return b.String()
+}
+
+func unreserved(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
 
 // dotSegment is 1 for ".", 2 for "..", in any mix of '.' and %2e / %2E; 0 otherwise.
