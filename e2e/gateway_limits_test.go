@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -234,5 +235,41 @@ func TestAdminMutationsRefuseCrossSite(t *testing.T) {
 	status, _, stderr = runCLI("serve", "--listen", "127.0.0.1:0", "--admin", ":9901")
 	if status != 1 || !strings.Contains(stderr, "--admin :9901: the admin endpoint") {
 		t.Errorf("serve --admin :9901: %d %q, want 1 and the loopback message", status, stderr)
+	}
+}
+
+// TestGatewayStalledReaderTimeout: a client that stops reading a response holds its stream
+// only until stream_idle_timeout; then the stream is reset (the response had started, so no
+// 408), as Envoy does.
+func TestGatewayStalledReaderTimeout(t *testing.T) {
+	chunk := make([]byte, 32<<10)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		for range 2048 { // 64 MiB, far more than the sockets buffer
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer up.Close()
+	g := startGateway(t, gwSetup{config: planConfig(100, 1000), routes: shopRoutes, upstream: up.URL, options: func(o *gateway.Options) {
+		o.StreamIdleTimeout = time.Second
+	}})
+	c, err := net.DialTimeout("tcp", g.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /pets HTTP/1.1\r\nHost: api.example.com\r\nx-api-key: %s\r\n\r\n", key1)
+	// The client reads nothing; the gateway gives up on it.
+	g.waitAccessLinesWithin(1, 30*time.Second)
+	if l := accessLines(t, g.access.String()); l[0] != "access method=GET path=\"/pets\" status=200 outcome=allowed end=timeout details=stream_idle_timeout key_id=k1 plan_id=gold route=shop version=1" {
+		t.Errorf("access log: %s", l[0])
+	}
+	// What the client can still read ends before the 64 MiB: the stream was reset.
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	n, _ := io.Copy(io.Discard, c)
+	if n >= 2048*32<<10 {
+		t.Errorf("the client read %d bytes, the whole response: want it cut off", n)
 	}
 }

@@ -196,7 +196,13 @@ var accessVolatile = regexp.MustCompile(`^\S+ (access .*) worker=\d+ (version=\S
 // waitAccessLines waits (up to 5 s) until the access log has n lines.
 func (g *gwTest) waitAccessLines(n int) {
 	g.t.Helper()
-	for i := 0; i < 5000 && strings.Count(g.access.String(), "\n") < n; i++ {
+	g.waitAccessLinesWithin(n, 5*time.Second)
+}
+
+// waitAccessLinesWithin waits up to d until the access log has n lines.
+func (g *gwTest) waitAccessLinesWithin(n int, d time.Duration) {
+	g.t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end) && strings.Count(g.access.String(), "\n") < n; {
 		time.Sleep(time.Millisecond)
 	}
 	if got := strings.Count(g.access.String(), "\n"); got != n {
