@@ -29,10 +29,12 @@ bench: build
 	USAGEPLANS_WASM=$(CURDIR)/$(WASM) USAGEPLANS_NOOP_WASM=$(CURDIR)/$(NOOP) \
 		$(GO) test -run '^$$' -bench . -benchmem ./...
 
-## run: a local gateway on $(LISTEN) serving the filter with plugin.json and an echo upstream
+## run: a local gateway on $(LISTEN) serving the filter with plugin.json and an echo upstream,
+## with the path settings of the shipped Envoy bootstraps (build/envoy)
 run: build
 	$(GO) build -o build/out/usageplans ./cmd/usageplans
-	build/out/usageplans serve --wasm $(WASM) --config $(CONFIG) --listen $(LISTEN) --admin $(ADMIN) --upstream echo --routes testdata/routes.json --print-demo
+	build/out/usageplans serve --wasm $(WASM) --config $(CONFIG) --listen $(LISTEN) --admin $(ADMIN) --upstream echo --routes testdata/routes.json \
+		--normalize-path --merge-slashes --path-with-escaped-slashes-action UNESCAPE_AND_REDIRECT --print-demo
 
 ## image: the module as a Wasm OCI image (compat variant) in build/out, no Docker needed
 image: build

@@ -31,7 +31,7 @@ const (
 )
 
 var fltKeys = []string{fltGold, fltTight, fltDaily, fltWeekly, fltMonthly, fltOff, fltStray, fltUnknown,
-	fltHammer, fltBucket, fltBench}
+	fltHammer, fltBucket, fltBench, pathTricksKey}
 
 // fltConfig is one API stage behind host api.example.com, a bypassed /admin, and one plan per
 // behaviour under test; fltOptions adds options per test.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -148,5 +149,77 @@ Try it (admin: http://127.0.0.1:9901/stats/prometheus):
 	}
 	if s := out.String(); strings.Contains(s, "curl") || !strings.Contains(s, "pass --routes, e.g. --routes testdata/routes.json") {
 		t.Errorf("PrintDemo without routes:\n%s", s)
+	}
+}
+
+// validateDocRe is a documented `validate` command in a shell block.
+var validateDocRe = regexp.MustCompile(`^\$ go run \./cmd/usageplans validate (\S+)$`)
+
+// TestValidateAsDocumented runs every `go run ./cmd/usageplans validate FILE` shown in the
+// README and the docs and compares what it prints, FILE: prefixes and summary line included,
+// with what the text shows under it (issue 8, finding 7: the example had neither).
+func TestValidateAsDocumented(t *testing.T) {
+	found := 0
+	for _, doc := range []string{"../README.md", "../docs/configuration.md", "../cmd/usageplans/README.md"} {
+		data, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(data), "\n")
+		for i, l := range lines {
+			m := validateDocRe.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			found++
+			var want []string
+			for _, o := range lines[i+1:] {
+				if strings.HasPrefix(o, "$ ") || strings.HasPrefix(o, "```") {
+					break
+				}
+				want = append(want, o)
+			}
+			_, stdout, stderr := runCLI("validate", "../"+m[1])
+			got := strings.ReplaceAll(stdout+stderr, "../"+m[1], m[1])
+			if got != strings.Join(want, "\n")+"\n" {
+				t.Errorf("%s:%d: $ go run ./cmd/usageplans validate %s prints:\n%s\nthe text shows:\n%s", doc, i+1, m[1], got, strings.Join(want, "\n"))
+			}
+		}
+	}
+	if found < 3 {
+		t.Errorf("found %d documented validate commands, want the 3 of README.md and docs/configuration.md", found)
+	}
+}
+
+// helpFlagRe is one flag of `serve --help`: its name, and the rest of its entry.
+var helpFlagRe = regexp.MustCompile(`(?m)^  -(\S+)[^\n]*\n((?:\s{4,}[^\n]*\n)*)`)
+
+// TestServeFlagsDocumented: cmd/usageplans/README.md's table lists every serve flag with the
+// default `serve --help` gives (issue 8: the new flags are documented with their defaults).
+func TestServeFlagsDocumented(t *testing.T) {
+	_, help, _ := runCLI("serve", "--help")
+	doc, err := os.ReadFile("../cmd/usageplans/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaultRe := regexp.MustCompile(`\(default "?([^")]*)"?\)\s*$`)
+	flags := helpFlagRe.FindAllStringSubmatch(help, -1)
+	if len(flags) < 20 {
+		t.Fatalf("found %d flags in serve --help:\n%s", len(flags), help)
+	}
+	for _, f := range flags {
+		name, def := f[1], "false"
+		if m := defaultRe.FindStringSubmatch(strings.TrimSpace(f[2])); m != nil {
+			def = m[1]
+		}
+		switch name {
+		case "workers":
+			def = "GOMAXPROCS" // the machine's
+		case "routes":
+			def = "none"
+		}
+		if row := "| `--" + name + "` | `" + def + "` |"; !strings.Contains(string(doc), row) && !strings.Contains(string(doc), "| `--"+name+"` | "+def+" |") {
+			t.Errorf("cmd/usageplans/README.md lacks the row %q", row)
+		}
 	}
 }

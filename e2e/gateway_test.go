@@ -45,7 +45,8 @@ type gwSetup struct {
 	routes   string // JSON; "" for none
 	upstream string // "" for echo
 	workers  int
-	watch    time.Duration // 0: off
+	watch    time.Duration          // 0: off
+	options  func(*gateway.Options) // changes the options before the gateway starts
 }
 
 func startGateway(t testing.TB, s gwSetup) *gwTest {
@@ -72,6 +73,9 @@ func startGateway(t testing.TB, s gwSetup) *gwTest {
 	if s.routes != "" {
 		o.Routes = filepath.Join(dir, "routes.json")
 		writeFile(t, o.Routes, []byte(s.routes))
+	}
+	if s.options != nil {
+		s.options(&o)
 	}
 	gw, err := gateway.Start(context.Background(), o)
 	if err != nil {

@@ -300,15 +300,29 @@ type Match struct {
 // method wins over ANY. path may carry a query string; it is ignored. Routes and
 // resources see the normal form of the path and host (see cleanPath and cleanHost), so
 // "//v1/./items", "/admin/%2e%2e/pets" and "Shop.example.com.:443" match as "/v1/items",
-// "/pets" and "shop.example.com" do. No allocation unless the path needs normalising.
+// "/pets" and "shop.example.com" do. A bypass route does not select a path upstreams may
+// read differently (an encoded slash or backslash, a double encoding, a ';' next to a dot
+// segment; see ambiguousPath): the routes after it do. No allocation unless the path needs
+// normalising.
 func (c *Config) Match(routeName, host, path, method string) Match {
-	path = cleanPath(stripQuery(path))
+	raw := stripQuery(path)
+	path = cleanPath(raw)
 	host = cleanHost(host)
+	ambiguous := 0 // of the path, for bypass routes: 0 not yet known, 1 no, 2 yes
 	for _, r := range c.Routes {
 		if !r.matches(routeName, host, path) {
 			continue
 		}
 		if r.Bypass {
+			if ambiguous == 0 {
+				ambiguous = 1
+				if ambiguousPath(raw, path) {
+					ambiguous = 2
+				}
+			}
+			if ambiguous == 2 {
+				continue // a bypass route opens only for an unambiguous path: see ambiguous.go
+			}
 			return Match{Route: r}
 		}
 		rest := path

@@ -135,6 +135,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	demo := fs.Bool("print-demo", false, "before listening, print the demo keys of the configuration and curl lines to try them")
 	watch := fs.Duration("watch", time.Second, "how often to check --wasm and --config for changes (0 turns it off)")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
+	limits := serveLimits(fs, &o)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: usageplans serve [flags]
 
@@ -158,6 +159,7 @@ Flags:
 	if *watch == 0 {
 		o.WatchInterval = -1
 	}
+	limits()
 	o.Log = stderr
 	if *demo {
 		if err := gateway.PrintDemo(stdout, o); err != nil {

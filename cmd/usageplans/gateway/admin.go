@@ -57,9 +57,7 @@ func (g *Gateway) adminMux() *http.ServeMux {
 	mux.HandleFunc("/config_dump", g.configDump)
 	mux.HandleFunc(usagePrefix+"/", g.serveUsage)
 	mux.HandleFunc("/reload", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			text(w, http.StatusMethodNotAllowed, "use POST /reload\n")
+		if !g.mutation(w, r) {
 			return
 		}
 		res, err := g.Reload(r.Context(), "POST /reload")

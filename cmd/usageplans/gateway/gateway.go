@@ -62,6 +62,24 @@ type Options struct {
 	// CompilationCache lets tests share compiled modules between gateways; nil means a
 	// cache private to the gateway.
 	CompilationCache wazero.CompilationCache
+
+	// Path are the connection manager's path settings (Envoy's normalize_path,
+	// merge_slashes, path_with_escaped_slashes_action); the zero value is Envoy's default.
+	Path PathOptions
+	// RequestTimeout is Envoy's request_timeout: the whole request (headers and body) must
+	// arrive within it, or 408; StreamIdleTimeout is stream_idle_timeout: no event on a
+	// request for that long ends it (408 before the response started, a reset after);
+	// IdleTimeout closes a keep-alive connection without requests for that long (Envoy's
+	// common_http_protocol_options.idle_timeout); RequestHeadersTimeout bounds the request
+	// line and headers (Envoy's request_headers_timeout). 0 means the default (see
+	// DefaultRequestTimeout...), a negative value turns one off.
+	RequestTimeout, StreamIdleTimeout, IdleTimeout, RequestHeadersTimeout time.Duration
+	// MaxConnections caps the gateway's open connections; one more is closed as soon as it
+	// is accepted. 0 means DefaultMaxConnections, a negative value no cap.
+	MaxConnections int
+	// AdminAllowRemote lets Admin be an address other than loopback. The admin endpoint can
+	// reload the gateway and shows its configuration: it binds loopback unless told.
+	AdminAllowRemote bool
 }
 
 // Gateway is a running `usageplans serve`.
@@ -124,15 +142,25 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 			e.keyNames = g.keyNames
 		}
 	}
+	if err := o.Path.check(); err != nil {
+		return nil, err
+	}
+	if _, err := logLevel(o.LogLevel); err != nil {
+		return nil, err
+	}
+	// Bound before the module is compiled and the VMs start, so that a busy port is
+	// reported at once.
+	if err := g.bind(); err != nil {
+		return nil, err
+	}
 	// Stamped before reading, so that a change made while starting is seen by the watcher.
 	stamps := [2]fileStamp{stampOf(o.Wasm), stampOf(o.Config)}
 	if err := g.load(ctx); err != nil {
+		g.ln.Close()
+		g.adminLn.Close()
 		return nil, err
 	}
-	if err := g.listen(); err != nil {
-		g.rt.Close(context.WithoutCancel(ctx))
-		return nil, err
-	}
+	g.serve()
 	if o.WatchInterval > 0 {
 		g.background.Add(1)
 		go g.watch(o.WatchInterval, stamps)
@@ -176,7 +204,25 @@ func (o Options) withDefaults() Options {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	o.RequestTimeout = orDefault(o.RequestTimeout, DefaultRequestTimeout)
+	o.StreamIdleTimeout = orDefault(o.StreamIdleTimeout, DefaultStreamIdleTimeout)
+	o.IdleTimeout = orDefault(o.IdleTimeout, DefaultIdleTimeout)
+	o.RequestHeadersTimeout = orDefault(o.RequestHeadersTimeout, DefaultRequestHeadersTimeout)
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
 	return o
+}
+
+// orDefault is d for 0, and 0 (off) for a negative duration.
+func orDefault(v, d time.Duration) time.Duration {
+	switch {
+	case v == 0:
+		return d
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // load reads the module and the configuration and starts the plugin's workers on a new
@@ -228,21 +274,36 @@ func (g *Gateway) load(ctx context.Context) error {
 	return nil
 }
 
-// listen binds the gateway's and the admin's addresses and starts serving them.
-func (g *Gateway) listen() error {
-	var err error
-	if g.ln, err = net.Listen("tcp", g.opts.Listen); err != nil {
+// bind binds the gateway's and the admin's addresses.
+func (g *Gateway) bind() error {
+	if err := checkAdminAddr(g.opts.Admin, g.opts.AdminAllowRemote); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", g.opts.Listen)
+	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
 	if g.adminLn, err = net.Listen("tcp", g.opts.Admin); err != nil {
-		g.ln.Close()
+		ln.Close()
 		return fmt.Errorf("--admin: %w", err)
 	}
+	g.ln = ln
+	if g.opts.MaxConnections > 0 {
+		g.ln = &limitListener{Listener: ln, max: int64(g.opts.MaxConnections), overflow: &g.stats.cxOverflow}
+	}
+	return nil
+}
+
+// serve starts serving the bound listeners.
+func (g *Gateway) serve() {
 	workers := uint64(g.opts.Workers)
 	g.srv = &http.Server{
-		Handler:           http.HandlerFunc(g.serveHTTP),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
+		Handler: http.HandlerFunc(g.serveHTTP),
+		// Go's ReadHeaderTimeout ends a connection whose request line and headers do not
+		// arrive in time, as Envoy's request_headers_timeout; the body is the stream
+		// timers' (request_timeout, stream_idle_timeout).
+		ReadHeaderTimeout: g.opts.RequestHeadersTimeout,
+		IdleTimeout:       g.opts.IdleTimeout,
 		// Envoy binds a connection to one worker for its lifetime; so does the gateway.
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
 			return context.WithValue(ctx, workerKey{}, int((g.nextWorker.Add(1)-1)%workers))
@@ -262,7 +323,6 @@ func (g *Gateway) listen() error {
 		defer g.background.Done()
 		g.admin.Serve(g.adminLn)
 	}()
-	return nil
 }
 
 type workerKey struct{}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/usageplans/usageplans/filter/config"
 	"github.com/usageplans/usageplans/host"
 )
 
@@ -41,6 +42,9 @@ const (
 
 // exchange is what one request did, for the access log and the counters.
 type exchange struct {
+	path    string // the request target as received (query and all)
+	matched string // the path the filter matched, in its normal form
+	timers  *streamTimers
 	status  int
 	end     string
 	outcome string // the filter's decision, from its filter state; "" when it did not say
@@ -59,8 +63,10 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	g.stats.rqActive.Add(1)
 	defer g.stats.rqActive.Add(-1)
-	x := exchange{worker: workerOf(r.Context()), end: endClientGone}
+	x := exchange{worker: workerOf(r.Context()), end: endClientGone, path: requestTarget(r)}
+	x.timers = g.newStreamTimers(w, r)
 	defer func() { // also when the exchange is aborted with http.ErrAbortHandler
+		x.timers.stop()
 		d := time.Since(start)
 		g.stats.record(x.status, x.end, d)
 		g.accessLog(r, &x, d)
@@ -74,10 +80,26 @@ func workerOf(ctx context.Context) int {
 }
 
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
-	route := matchRoute(g.routes, r.Host, r.URL.Path)
+	// The connection manager's path settings run before any filter, as in Envoy.
+	path, action := g.opts.Path.rewrite(x.path)
+	switch action {
+	case pathReject:
+		g.stats.rqPathFailed.Add(1)
+		x.details = "path_normalization_failed"
+		g.plain(w, x, http.StatusBadRequest, endLocal, "")
+		return
+	case pathRedirect:
+		g.stats.rqPathRedirected.Add(1)
+		w.Header().Set("Location", path)
+		x.details = "path_redirected_with_normalized_path"
+		g.plain(w, x, http.StatusTemporaryRedirect, endLocal, "")
+		return
+	}
+	x.matched = config.NormalPath(path)
+	route := matchRoute(g.routes, r.Host, withoutQuery(path))
 	s, err := g.plugin.NewStream(x.worker)
 	if s == nil {
-		g.logf("no stream for %s %s: %v", r.Method, strconv.Quote(r.URL.Path), err)
+		g.logf("no stream for %s %s: %v", r.Method, logPath(x.path), err)
 		x.details = "no_filter"
 		g.plain(w, x, http.StatusServiceUnavailable, endLocal, "no healthy upstream")
 		return
@@ -85,7 +107,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	x.version = s.VM().Version()
 	defer func() {
 		if err := s.Close(); err != nil {
-			g.logf("filter failed closing the stream of %s %s: %v", r.Method, strconv.Quote(r.URL.Path), err)
+			g.logf("filter failed closing the stream of %s %s: %v", r.Method, logPath(x.path), err)
 		}
 	}()
 	defer filterState(s, x) // before Close, while the stream's filter state exists
@@ -99,9 +121,12 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	}
 	setConnectionProperties(s, r)
 
-	ctx := r.Context()
+	ctx := x.timers.ctx
 	eos := r.ContentLength == 0 && len(r.Trailer) == 0
-	act, err := s.RequestHeaders(requestHeaders(r), eos)
+	if !eos {
+		x.timers.armRequest()
+	}
+	act, err := s.RequestHeaders(requestHeaders(r, path), eos)
 	held, tooLarge, act, err := g.holdBody(s, r, eos, act, err)
 	if tooLarge {
 		x.details = "request_payload_too_large"
@@ -125,11 +150,11 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	case held:
 		body = bytes.NewReader(s.Body(host.BufferHTTPRequestBody))
 	case !eos:
-		body = &filterBody{s: s, src: r.Body, ctx: ctx, buf: make([]byte, 32<<10)}
+		body = &filterBody{s: s, src: r.Body, ctx: ctx, buf: make([]byte, 32<<10), timers: x.timers}
 	}
 	req, err := upstreamRequest(ctx, up, body)
 	if err != nil {
-		g.logf("%s %s: the filter left an unusable request: %v", r.Method, strconv.Quote(r.URL.Path), err)
+		g.logf("%s %s: the filter left an unusable request: %v", r.Method, logPath(x.path), err)
 		x.details = "filter_bad_request"
 		g.plain(w, x, http.StatusBadRequest, endLocal, "bad request\n")
 		return
@@ -140,11 +165,14 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 			g.writeLocal(w, x, l)
 			return
 		}
+		if g.timedOut(w, x) {
+			return
+		}
 		if ctx.Err() != nil {
 			x.status, x.end = 0, endClientGone
 			return
 		}
-		g.logf("upstream %s for %s %s: %v", route.Cluster, r.Method, strconv.Quote(r.URL.Path), withoutURL(err))
+		g.logf("upstream %s for %s %s: %v", route.Cluster, r.Method, logPath(x.path), withoutURL(err))
 		x.details = "upstream_reset_before_response_started"
 		g.plain(w, x, http.StatusServiceUnavailable, endUpstreamFail,
 			"upstream connect error or disconnect/reset before headers. reset reason: connection failure")
@@ -177,7 +205,9 @@ func (g *Gateway) filterDone(w http.ResponseWriter, s *host.Stream, x *exchange,
 	}
 	if act == host.ActionPause {
 		if err := wait(ctx); err != nil {
-			x.status, x.end = 0, endClientGone
+			if !g.timedOut(w, x) {
+				x.status, x.end = 0, endClientGone
+			}
 			return true
 		}
 	}
@@ -198,8 +228,9 @@ func (g *Gateway) respond(w http.ResponseWriter, r *http.Request, s *host.Stream
 	h = appendHeaders(h, resp.Header)
 	eos := resp.ContentLength == 0 || r.Method == http.MethodHead ||
 		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified
+	x.timers.touch()
 	act, err := s.ResponseHeaders(h, eos)
-	if g.filterDone(w, s, x, act, err, s.WaitResponse, r.Context()) {
+	if g.filterDone(w, s, x, act, err, s.WaitResponse, x.timers.ctx) {
 		return
 	}
 	out := s.Headers(host.MapResponseHeaders)
@@ -214,6 +245,7 @@ func (g *Gateway) respond(w http.ResponseWriter, r *http.Request, s *host.Stream
 		w.Header().Add(p[0], p[1])
 	}
 	x.status, x.end = status, endUpstream
+	x.timers.responseStarted()
 	w.WriteHeader(status)
 	if eos {
 		return
@@ -226,8 +258,12 @@ func (g *Gateway) respond(w http.ResponseWriter, r *http.Request, s *host.Stream
 		n, rerr := resp.Body.Read(buf)
 		last := rerr == io.EOF
 		if rerr != nil && !last {
+			if x.timers.fired() != "" {
+				x.end, x.details = endTimeout, x.timers.fired()
+				panic(http.ErrAbortHandler) // Envoy resets a stream whose response has started
+			}
 			x.end, x.details = endUpstreamFail, "upstream_reset_after_response_started"
-			g.logf("upstream body of %s %s broke off: %v", r.Method, strconv.Quote(r.URL.Path), rerr)
+			g.logf("upstream body of %s %s broke off: %v", r.Method, logPath(x.path), rerr)
 			panic(http.ErrAbortHandler) // the client must see a truncated response, as with Envoy
 		}
 		if n == 0 && !last {
@@ -242,13 +278,20 @@ func (g *Gateway) respond(w http.ResponseWriter, r *http.Request, s *host.Stream
 			continue // the filter buffers: the host accumulates until it continues
 		}
 		if act == host.ActionPause {
-			if err := s.WaitResponse(r.Context()); err != nil {
+			if err := s.WaitResponse(x.timers.ctx); err != nil {
 				x.end = endClientGone
+				if x.timers.fired() != "" {
+					x.end, x.details = endTimeout, x.timers.fired()
+				}
 				return
 			}
 		}
+		x.timers.touch()
 		if _, err := w.Write(s.Body(host.BufferHTTPResponseBody)); err != nil {
 			x.end = endClientGone
+			if x.timers.fired() != "" {
+				x.end, x.details = endTimeout, x.timers.fired()
+			}
 			return
 		}
 		if flusher != nil {
@@ -266,6 +309,7 @@ func (g *Gateway) writeLocal(w http.ResponseWriter, x *exchange, l *host.LocalRe
 		w.Header().Add(p[0], p[1])
 	}
 	x.status, x.end, x.details = l.Status, endLocal, l.Details
+	x.timers.responseStarted()
 	w.WriteHeader(l.Status)
 	w.Write(l.Body)
 }
@@ -277,15 +321,18 @@ func (g *Gateway) plain(w http.ResponseWriter, x *exchange, status int, end, bod
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	x.status, x.end = status, end
+	x.timers.responseStarted()
 	w.WriteHeader(status)
 	io.WriteString(w, body)
 }
 
 // requestHeaders are the request's headers as Envoy hands them to filters: the pseudo
-// headers first, then the others lower-cased (sorted, since Go does not keep their order),
-// with x-forwarded-proto and an x-request-id added as Envoy adds them.
-func requestHeaders(r *http.Request) host.Headers {
-	h := host.Headers{{":authority", r.Host}, {":path", r.URL.RequestURI()}, {":method", r.Method}, {":scheme", "http"}}
+// headers first (:path is the target as received, or as the connection manager's path
+// settings rewrote it; :authority the Host as received), then the others lower-cased
+// (sorted, since Go does not keep their order), with x-forwarded-proto and an x-request-id
+// added as Envoy adds them.
+func requestHeaders(r *http.Request, path string) host.Headers {
+	h := host.Headers{{":authority", r.Host}, {":path", path}, {":method", r.Method}, {":scheme", "http"}}
 	h = appendHeaders(h, r.Header)
 	if _, ok := r.Header["X-Request-Id"]; !ok {
 		h = append(h, [2]string{"x-request-id", requestID()})
@@ -361,10 +408,9 @@ func upstreamRequest(ctx context.Context, h host.Headers, body io.Reader) (*http
 	method, _ := h.Get(":method")
 	path, _ := h.Get(":path")
 	authority, _ := h.Get(":authority")
-	u, err := url.ParseRequestURI(path)
+	u, err := targetURL(path)
 	if err != nil {
-		// Not the value: its query may hold a key.
-		return nil, fmt.Errorf("the :path header (%d bytes) is not a request URI", len(path))
+		return nil, err // it names the length, not the value: its query may hold a key
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://upstream", body)
 	if err != nil {
@@ -397,6 +443,7 @@ var errAnswered = errors.New("the filter answered the request itself")
 // filterBody streams the client's body to the upstream through proxy_on_request_body, chunk
 // by chunk; while the filter pauses, the host buffers and the upstream waits.
 type filterBody struct {
+	timers  *streamTimers
 	s       *host.Stream
 	src     io.Reader
 	ctx     context.Context
@@ -414,6 +461,10 @@ func (b *filterBody) Read(p []byte) (int, error) {
 		last := err == io.EOF
 		if err != nil && !last {
 			return 0, err
+		}
+		b.timers.touch()
+		if last {
+			b.timers.requestReceived()
 		}
 		if n == 0 && !last {
 			continue
@@ -443,13 +494,31 @@ func (b *filterBody) Read(p []byte) (int, error) {
 
 // accessLog writes one line per request: outcome is the filter's decision (when it said),
 // end how the exchange ended (local, upstream, upstream_error, route_not_found, reset,
-// client_gone). The path is logged without its query string, which may carry an API key
-// (apiKeyQueryParameter); keys appear only as their id.
+// client_gone, timeout). path is the target as the client sent it, without its query string
+// (it may carry an API key: apiKeyQueryParameter) and quoted, so that control characters
+// and non-UTF-8 bytes are escaped; matched_path follows when the filter matched another
+// spelling (its normal form, after the gateway's path settings). Keys appear only as their
+// id.
 func (g *Gateway) accessLog(r *http.Request, x *exchange, d time.Duration) {
-	fmt.Fprintf(g.access, "%s access method=%s path=%s status=%d outcome=%s end=%s details=%s key_id=%s plan_id=%s route=%s worker=%d version=%s duration_ms=%.3f\n",
-		time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), r.Method, strconv.Quote(r.URL.Path), x.status, field(x.outcome), x.end, field(x.details),
+	matched := ""
+	if p := cutQuery(x.path); x.matched != "" && x.matched != p {
+		matched = " matched_path=" + strconv.Quote(x.matched)
+	}
+	fmt.Fprintf(g.access, "%s access method=%s path=%s%s status=%d outcome=%s end=%s details=%s key_id=%s plan_id=%s route=%s worker=%d version=%s duration_ms=%.3f\n",
+		time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), r.Method, logPath(x.path), matched, x.status, field(x.outcome), x.end, field(x.details),
 		field(x.keyID), field(x.planID), field(x.route), x.worker, versionString(x.version), float64(d)/float64(time.Millisecond))
 }
+
+// cutQuery cuts a request target at its query or fragment.
+func cutQuery(target string) string {
+	if i := strings.IndexAny(target, "?#"); i >= 0 {
+		return target[:i]
+	}
+	return target
+}
+
+// logPath is a request target for a log line: without its query, quoted.
+func logPath(target string) string { return strconv.Quote(cutQuery(target)) }
 
 // field is a log value: "-" when empty, quoted when it could break the line's format (the
 // identity headers reach here from the upstream request, which a client may have shaped).

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,7 @@ const (
 	endClientGone   = "client_gone"     // the client went away first
 )
 
-var ends = []string{endLocal, endUpstream, endUpstreamFail, endNoRoute, endReset, endClientGone}
+var ends = []string{endLocal, endUpstream, endUpstreamFail, endNoRoute, endReset, endClientGone, endTimeout}
 
 // stats are the gateway's own counters, lock-free on the request path.
 type stats struct {
@@ -42,6 +43,10 @@ type stats struct {
 	timeBkt []uint64 // cumulative, by host.HistogramBounds
 
 	reloadOK, reloadFailed, reloadUnchanged atomic.Uint64
+
+	// Envoy's counters of the same names: requests ended by a timeout, answered 400 or
+	// redirected by the path settings, and connections closed over the cap.
+	rqTimeout, rqPathFailed, rqPathRedirected, cxOverflow atomic.Uint64
 }
 
 func newStats() *stats {
@@ -100,6 +105,13 @@ func (g *Gateway) snapshot() []stat {
 	out = append(out, stat{name: dotted + "downstream_rq_time", prom: "envoy_http_downstream_rq_time", labels: hcm,
 		typ: host.MetricHistogram, count: s.timeCnt, sum: s.timeSum, buckets: append([]uint64(nil), s.timeBkt...)})
 	s.timeMu.Unlock()
+	out = append(out,
+		stat{name: dotted + "downstream_rq_timeout", prom: "envoy_http_downstream_rq_timeout", labels: hcm, value: s.rqTimeout.Load()},
+		stat{name: dotted + "downstream_rq_failed_path_normalization", prom: "envoy_http_downstream_rq_failed_path_normalization", labels: hcm, value: s.rqPathFailed.Load()},
+		stat{name: dotted + "downstream_rq_redirected_with_normalized_path", prom: "envoy_http_downstream_rq_redirected_with_normalized_path", labels: hcm, value: s.rqPathRedirected.Load()},
+		stat{name: "listener." + listenerStatName(g.ln.Addr().String()) + ".downstream_cx_overflow", prom: "envoy_listener_downstream_cx_overflow",
+			labels: `envoy_listener_address="` + listenerStatName(g.ln.Addr().String()) + `"`, value: s.cxOverflow.Load()},
+	)
 	for _, e := range ends {
 		out = append(out, stat{name: "gateway.requests." + e, prom: "usageplans_gateway_requests_" + e, value: s.ended[e].Load()})
 	}
@@ -120,6 +132,9 @@ func (g *Gateway) snapshot() []stat {
 	}
 	return out
 }
+
+// listenerStatName is a listener's address as Envoy writes it in stat names: "127.0.0.1_8080".
+func listenerStatName(addr string) string { return strings.ReplaceAll(addr, ":", "_") }
 
 // promName sanitises a stat name as Envoy's Prometheus formatter does: every character
 // outside [a-zA-Z0-9_] becomes '_'.

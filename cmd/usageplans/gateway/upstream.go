@@ -102,13 +102,13 @@ func newHTTPUpstream(base *url.URL) *httpUpstream {
 }
 
 func (u *httpUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
-	out := *req.URL
-	out.Scheme, out.Host = u.base.Scheme, u.base.Host
-	out.Path = strings.TrimSuffix(u.base.Path, "/") + req.URL.Path
-	if req.URL.RawPath != "" {
-		out.RawPath = strings.TrimSuffix(u.base.EscapedPath(), "/") + req.URL.RawPath
+	// The target goes out byte for byte as the filter left it, under the base path.
+	out, err := targetURL(strings.TrimSuffix(u.base.EscapedPath(), "/") + req.URL.RequestURI())
+	if err != nil {
+		return nil, err
 	}
-	req.URL = &out
+	out.Scheme, out.Host = u.base.Scheme, u.base.Host
+	req.URL = out
 	return u.t.RoundTrip(req)
 }
 
