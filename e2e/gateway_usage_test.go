@@ -241,6 +241,19 @@ func TestUpdateUsageRaces(t *testing.T) {
 	if resp.StatusCode != 403 {
 		t.Errorf("cross-origin PATCH: %d, want 403", resp.StatusCode)
 	}
+	// So is one a cross-site form could send (text/plain), as for /reload: the same guard.
+	req, _ = http.NewRequest("PATCH", "http://"+g.AdminAddr()+path, strings.NewReader(remainingPatch(99)))
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err = g.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 415 {
+		t.Errorf("text/plain PATCH: %d, want 415", resp.StatusCode)
+	}
+	wantUsage(t, "after refused PATCHes", g.viaAdmin("GET", "/usageplans/daily/usage?startDate=2026-06-10&endDate=2026-06-10", ""), 200,
+		fmt.Sprintf(`{"usagePlanId":"daily","startDate":"2026-06-10","endDate":"2026-06-10","values":{"kd":[[%d,0]]}}`, 9+final))
 }
 
 // TestGrantSurvivesReloadAndSwap: a grant lives in shared data, so a configuration reload and

@@ -37,9 +37,15 @@ var formTypes = map[string]bool{"text/plain": true, "application/x-www-form-urle
 // admin address itself, and not with a content type a cross-site form can send. It answers
 // the refusal itself (405, 403 or 415) and reports whether the request may go on.
 func (g *Gateway) mutation(w http.ResponseWriter, r *http.Request) bool {
-	what := "POST " + r.URL.Path
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
+	return g.mutationBy(w, r, http.MethodPost)
+}
+
+// mutationBy is mutation for an endpoint whose changing method is method (PATCH for
+// UpdateUsage): every admin mutation passes the same cross-site checks.
+func (g *Gateway) mutationBy(w http.ResponseWriter, r *http.Request, method string) bool {
+	what := method + " " + r.URL.Path
+	if r.Method != method {
+		w.Header().Set("Allow", method)
 		text(w, http.StatusMethodNotAllowed, "use "+what+"\n")
 		return false
 	}

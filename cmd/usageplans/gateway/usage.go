@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/usageplans/usageplans/filter/state"
@@ -23,7 +22,7 @@ const maxUsageBody = 64 << 10
 // the configuration serving now, at the host's clock: the same counts and grants the
 // filter's VMs read and write, with the same CAS rules.
 func (g *Gateway) serveUsage(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && !mutationAllowed(w, r) {
+	if r.Method != http.MethodGet && !g.mutationBy(w, r, http.MethodPatch) {
 		return
 	}
 	a := g.active()
@@ -55,20 +54,6 @@ func (g *Gateway) serveUsage(w http.ResponseWriter, r *http.Request) {
 		g.logf("usage API: PATCH %s: %d %s", strings.TrimPrefix(r.URL.Path, usagePrefix), resp.Status, resp.Body)
 	}
 	usageReply(w, resp)
-}
-
-// mutationAllowed refuses a changing request a browser may have sent from another site:
-// one whose Origin is not the admin listener itself. (A cross-site PATCH also needs a CORS
-// preflight, which this listener never grants.)
-func mutationAllowed(w http.ResponseWriter, r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" {
-		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
-			usageReply(w, usage.Response{Status: 403, Body: `{"message":"Forbidden: cross-origin request"}`,
-				Headers: [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "ForbiddenException"}}})
-			return false
-		}
-	}
-	return true
 }
 
 func usageReply(w http.ResponseWriter, resp usage.Response) {
