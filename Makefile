@@ -49,10 +49,15 @@ push: build
 manifests:
 	$(GO) run ./build/envoy/cmd/embedconfig
 
-## fuzz: short runs of the state decoder's and the path normaliser's fuzzers
+## fuzz: every fuzzer of the repository (each func Fuzz* of a tracked _test.go), $(FUZZTIME) each
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./filter/state -run '^$$' -fuzz FuzzDecode -fuzztime 30s
-	$(GO) test ./filter/config -run '^$$' -fuzz FuzzCleanPath -fuzztime 30s
+	@git grep -l '^func Fuzz' -- '*_test.go' | while read -r file; do \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+			echo "== ./$$(dirname "$$file") $$name, $(FUZZTIME)"; \
+			$(GO) test "./$$(dirname "$$file")" -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || exit 1; \
+		done; \
+	done
 
 lint:
 	$(GO) vet ./...

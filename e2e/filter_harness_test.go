@@ -285,12 +285,24 @@ type fltLogScan struct {
 	gcs   int  // lines of the Go runtime's GODEBUG=gctrace=1: one per garbage collection
 	quiet bool // a module that logs nothing
 	bad   []string
+	// tap, when set, also receives every line, under the scan's lock.
+	tap func(host.LogEntry)
+}
+
+// setTap makes tap receive every line from now on (nil: none).
+func (s *fltLogScan) setTap(tap func(host.LogEntry)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tap = tap
 }
 
 func (s *fltLogScan) line(l host.LogEntry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lines++
+	if s.tap != nil {
+		s.tap(l)
+	}
 	if l.Source == host.SourceStderr && strings.HasPrefix(l.Message, "gc ") {
 		s.gcs++
 	}

@@ -233,8 +233,8 @@ func TestFilterShadowMode(t *testing.T) {
 		}
 	}
 	want := []string{
-		`usageplans: shadow mode, let through: outcome=forbidden reason="missing API key" route=pets stage=pets/prod resource=/pets method=GET`,
-		`usageplans: shadow mode, let through: outcome=throttled reason="throttled by plan limit" route=pets stage=pets/prod resource=/pets method=GET key_id=tight-key plan=tight limit=plan:tight rate=0.5 burst=2 retry_after=2`,
+		`usageplans: shadow mode, let through: outcome=shadow_denied would_be=forbidden reason="missing API key" route=pets stage=pets/prod resource=/pets method=GET`,
+		`usageplans: shadow mode, let through: outcome=shadow_denied would_be=throttled reason="throttled by plan limit" route=pets stage=pets/prod resource=/pets method=GET key_id=tight-key plan=tight limit=plan:tight rate=0.5 burst=2 retry_after=2`,
 	}
 	if strings.Join(shadow, "\n") != strings.Join(want, "\n") {
 		t.Errorf("shadow log lines:\n%s\nwant\n%s", strings.Join(shadow, "\n"), strings.Join(want, "\n"))

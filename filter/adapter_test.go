@@ -296,8 +296,8 @@ func TestShadowMode(t *testing.T) {
 		t.Errorf("counters = %v, want %v", got, wantCounts)
 	}
 	wantLogs := []string{
-		`usageplans: shadow mode, let through: outcome=forbidden reason="missing API key" route=pets stage=pets/prod resource=/pets method=GET`,
-		`usageplans: shadow mode, let through: outcome=throttled reason="throttled by plan limit" route=pets stage=pets/prod resource=/pets method=GET key_id=tight-key plan=tight limit=plan:tight rate=0.5 burst=2 retry_after=2`,
+		`usageplans: shadow mode, let through: outcome=shadow_denied would_be=forbidden reason="missing API key" route=pets stage=pets/prod resource=/pets method=GET`,
+		`usageplans: shadow mode, let through: outcome=shadow_denied would_be=throttled reason="throttled by plan limit" route=pets stage=pets/prod resource=/pets method=GET key_id=tight-key plan=tight limit=plan:tight rate=0.5 burst=2 retry_after=2`,
 	}
 	if got := h.host.GetInfoLogs()[1:]; !slices.Equal(got, wantLogs) {
 		t.Errorf("info logs after the configuration:\n%q\nwant\n%q", got, wantLogs)
@@ -375,16 +375,28 @@ func TestCASExhaustedCounted(t *testing.T) {
 	id := h.host.InitializeHttpContext()
 	h.host.CallOnRequestHeaders(id, [][2]string{{":method", "GET"}, {":path", "/pets"}, {":authority", "other"}}, true)
 	hc := h.vm.plugin.NewHttpContext(id).(*httpContext)
-	d := core.Decision{Outcome: core.Failure, Plan: h.vm.plugin.cfg.Plans[0], Err: fmt.Errorf("usageplans:key:gold:gold-key: %w", state.ErrExhausted)}
+	d := core.Decision{Outcome: core.Failure, Reason: core.ReasonCASExhausted, Plan: h.vm.plugin.cfg.Plans[0],
+		Err: fmt.Errorf("usageplans:key:gold:gold-key: %w", state.ErrExhausted)}
 	if act := hc.act(&d); act != types.ActionPause {
 		t.Errorf("act = %v, want Pause", act)
 	}
 	if r := h.host.GetSentLocalResponse(id); r == nil || r.StatusCode != 500 || string(r.Data) != failureBody {
 		t.Errorf("reply = %+v, want the failure response", r)
 	}
-	want := map[string]int64{"usageplans.requests.cas_exhausted": 1, "usageplans.plan.gold.cas_exhausted": 1, "usageplans.requests.failure": 0}
-	if got := h.counters("usageplans.requests.cas_exhausted", "usageplans.plan.gold.cas_exhausted", "usageplans.requests.failure"); !equalMaps(got, want) {
+	// The outcome is failure (issue 8 finding 4: it was cas_exhausted, and failure stayed 0
+	// for a 500); cas_exhausted is the cause, counted beside it.
+	want := map[string]int64{"usageplans.requests.cas_exhausted": 1, "usageplans.plan.gold.cas_exhausted": 1,
+		"usageplans.requests.failure": 1, "usageplans.plan.gold.failure": 1}
+	if got := h.counters("usageplans.requests.cas_exhausted", "usageplans.plan.gold.cas_exhausted", "usageplans.requests.failure",
+		"usageplans.plan.gold.failure"); !equalMaps(got, want) {
 		t.Errorf("counters = %v, want %v", got, want)
+	}
+	if got, err := h.host.GetProperty([]string{"usageplans_outcome"}); string(got) != "failure" {
+		t.Errorf("filter state usageplans_outcome = %q (%v), want failure", got, err)
+	}
+	wantLogs := []string{`usageplans: state failure: outcome=failure reason="cas_exhausted" plan=gold error="usageplans:key:gold:gold-key: state: compare-and-swap attempts exhausted"`}
+	if got := h.host.GetWarnLogs(); !slices.Equal(got, wantLogs) {
+		t.Errorf("warn logs:\n%q\nwant\n%q", got, wantLogs)
 	}
 }
 
@@ -396,7 +408,7 @@ func TestSharedCASExhaustedAdmitted(t *testing.T) {
 	h.host.CallOnRequestHeaders(id, [][2]string{{":method", "GET"}, {":path", "/pets"}, {":authority", "other"}, key(goldKey)}, true)
 	hc := h.vm.plugin.NewHttpContext(id).(*httpContext)
 	cfg := h.vm.plugin.cfg
-	d := core.Decision{Outcome: core.Allow, Reason: "within every limit", Plan: cfg.Plans[0], Key: cfg.Keys[0],
+	d := core.Decision{Outcome: core.Allow, Reason: core.ReasonCASExhausted, Plan: cfg.Plans[0], Key: cfg.Keys[0],
 		Err: fmt.Errorf("%w: 8 attempts on \"usageplans:account\"", state.ErrExhausted)}
 	if act := hc.act(&d); act != types.ActionContinue {
 		t.Errorf("act = %v, want Continue", act)
@@ -410,7 +422,7 @@ func TestSharedCASExhaustedAdmitted(t *testing.T) {
 		"usageplans.plan.gold.cas_exhausted", "usageplans.requests.failure"); !equalMaps(got, want) {
 		t.Errorf("counters = %v, want %v", got, want)
 	}
-	wantLogs := []string{`usageplans: shared bucket contended, admitted without its token: outcome=allowed reason="within every limit" key_id=gold-key plan=gold error="state: compare-and-swap attempts exhausted: 8 attempts on \"usageplans:account\""`}
+	wantLogs := []string{`usageplans: shared bucket contended, admitted without its token: outcome=allowed reason="cas_exhausted" key_id=gold-key plan=gold error="state: compare-and-swap attempts exhausted: 8 attempts on \"usageplans:account\""`}
 	if got := h.host.GetWarnLogs(); !slices.Equal(got, wantLogs) {
 		t.Errorf("warn logs:\n%q\nwant\n%q", got, wantLogs)
 	}
@@ -428,8 +440,8 @@ func TestGiveBackFailedCounted(t *testing.T) {
 	if act := hc.act(&d); act != types.ActionPause {
 		t.Errorf("act = %v, want Pause", act)
 	}
-	want := map[string]int64{"usageplans.requests.giveback_failed": 1, "usageplans.requests.cas_exhausted": 1}
-	if got := h.counters("usageplans.requests.giveback_failed", "usageplans.requests.cas_exhausted"); !equalMaps(got, want) {
+	want := map[string]int64{"usageplans.requests.giveback_failed": 1, "usageplans.requests.cas_exhausted": 1, "usageplans.requests.failure": 1}
+	if got := h.counters("usageplans.requests.giveback_failed", "usageplans.requests.cas_exhausted", "usageplans.requests.failure"); !equalMaps(got, want) {
 		t.Errorf("counters = %v, want %v", got, want)
 	}
 	wantLogs := []string{

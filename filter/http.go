@@ -112,48 +112,58 @@ func (h *httpContext) act(d *core.Decision) types.Action {
 	if d.Outcome != core.Pass && h.sentKey {
 		h.stripKey()
 	}
+	if d.Outcome == core.Pass {
+		return types.ActionContinue
+	}
+	o := h.outcomeOf(d)
 	if d.UsageErr != nil {
 		h.metrics.usageAPI(usageFailed)
-		h.logDecision(proxywasm.LogWarn, d, "usage entry not read or not written ("+d.UsageErr.Error()+")")
+		h.logDecision(proxywasm.LogWarn, d, o, "usage entry not read or not written ("+d.UsageErr.Error()+")")
 	}
 	if d.GiveBackFailed {
 		h.metrics.giveBackFailure()
-		h.logDecision(proxywasm.LogWarn, d, "give-back failed, a shared bucket stays a token short")
+		h.logDecision(proxywasm.LogWarn, d, o, "give-back failed, a shared bucket stays a token short")
 	}
-	switch d.Outcome {
-	case core.Pass:
-		return types.ActionContinue
-	case core.Allow:
-		h.record(outcomeAllowed, d)
+	if d.Exhausted() { // a CAS loop gave up: a cause, counted beside the outcome
+		h.metrics.casExhaustion(d.Plan)
+	}
+	h.record(o, d)
+	switch {
+	case o == outcomeAllowed:
 		if d.Exhausted() { // a shared bucket was contended: admitted without its token
-			h.metrics.count(outcomeCASExhausted, d.Plan)
-			h.logDecision(proxywasm.LogWarn, d, "shared bucket contended, admitted without its token")
+			h.logDecision(proxywasm.LogWarn, d, o, "shared bucket contended, admitted without its token")
 		}
 		h.admit(d)
 		return types.ActionContinue
-	case core.Failure:
-		o := outcomeFailure
-		if d.Exhausted() {
-			o = outcomeCASExhausted
-		}
-		h.record(o, d)
-		h.logDecision(proxywasm.LogWarn, d, "state failure")
+	case o == outcomeFailure:
+		h.logDecision(proxywasm.LogWarn, d, o, "state failure")
 		if h.cfg.FailurePolicy == config.FailOpen || h.cfg.ShadowMode {
 			h.admit(d)
 			return types.ActionContinue
 		}
 		return h.reply(d)
-	}
-	// A rejection.
-	if h.cfg.ShadowMode {
-		h.record(outcomeShadowDenied, d)
-		h.logDecision(proxywasm.LogInfo, d, "shadow mode, let through")
+	case o == outcomeShadowDenied:
+		h.logDecision(proxywasm.LogInfo, d, o, "shadow mode, let through")
 		h.admit(d)
 		return types.ActionContinue
 	}
-	h.record(rejectionOutcome(d.Outcome), d)
-	h.logDecision(proxywasm.LogInfo, d, "rejected")
+	h.logDecision(proxywasm.LogInfo, d, o, "rejected")
 	return h.reply(d)
+}
+
+// outcomeOf names what happens to a decided request (not a Pass): one name for its log
+// line, filter state and metric.
+func (h *httpContext) outcomeOf(d *core.Decision) outcome {
+	switch d.Outcome {
+	case core.Allow:
+		return outcomeAllowed
+	case core.Failure:
+		return outcomeFailure
+	}
+	if h.cfg.ShadowMode {
+		return outcomeShadowDenied
+	}
+	return rejectionOutcome(d.Outcome)
 }
 
 // Filter state naming what the filter decided, for access logs (Envoy keeps a property set
@@ -340,11 +350,11 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 // resource, method, key id, plan and the limit that fired. Never the key value: the Decision
 // does not hold it. The line is built in the VM's buffer, without fmt: formatting cost
 // 2-3.5 µs a rejection in Wasm.
-func (h *httpContext) logDecision(log func(string), d *core.Decision, what string) {
+func (h *httpContext) logDecision(log func(string), d *core.Decision, o outcome, what string) {
 	b := append(h.plugin.logBuf[:0], "usageplans: "...)
 	b = append(b, what...)
 	b = append(b, ": "...)
-	b = d.AppendLogFields(b)
+	b = d.AppendLogFieldsAs(b, o.String())
 	h.plugin.logBuf = b
 	log(string(b))
 }

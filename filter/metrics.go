@@ -6,7 +6,11 @@ import (
 	"github.com/usageplans/usageplans/filter/config"
 )
 
-// outcome is what happened to one request, as counted in metrics.
+// outcome is what happened to one request the filter decided: exactly one per request, and
+// the same name in the log line (outcome=), the filter state (usageplans_outcome) and the
+// metrics (usageplans.requests.<outcome>). Why it happened is the log line's reason; the
+// causes worth counting (cas_exhausted, giveback_failed) are counters of their own, next to
+// the request's outcome and never instead of it.
 type outcome uint8
 
 const (
@@ -15,15 +19,13 @@ const (
 	outcomeThrottled
 	outcomeQuotaExceeded
 	outcomeShadowDenied // shadow mode: would have been rejected, was let through
-	outcomeCASExhausted // a compare-and-swap loop gave up: on the key's entry the failure policy decided; on a shared bucket the request is also counted allowed
-	outcomeFailure      // a state or internal failure (including a recovered panic)
+	outcomeFailure      // a state or internal failure (including a recovered panic); the failure policy answered it
 	outcomeUnmatched    // no resource/method matched and the configuration denies that
 	numOutcomes
 )
 
 var outcomeNames = [numOutcomes]string{
-	"allowed", "forbidden", "throttled", "quota_exceeded", "shadow_denied", "cas_exhausted",
-	"failure", "unmatched",
+	"allowed", "forbidden", "throttled", "quota_exceeded", "shadow_denied", "failure", "unmatched",
 }
 
 func (o outcome) String() string { return outcomeNames[o] }
@@ -39,11 +41,16 @@ var outcomeBytes = func() (b [numOutcomes][]byte) {
 // metrics are Envoy-style counters: usageplans.requests.<outcome> for every request the
 // filter decided, and usageplans.plan.<plan id>.<outcome> for those that reached a plan.
 // Their number is bounded by the configuration (plans × outcomes), never by keys or traffic.
-// usageplans.requests.giveback_failed counts denied requests that could not give a shared
-// bucket its token back (the bucket stays a token short until it refills).
+// Two cause counters sit beside the outcomes: usageplans.requests.cas_exhausted (and per
+// plan) counts requests of which a compare-and-swap loop gave up, whether the request then
+// failed (the key's own entry: outcome failure) or was admitted without a shared bucket's
+// token (outcome allowed); usageplans.requests.giveback_failed counts denied requests that
+// could not give a shared bucket its token back (the bucket stays a token short until it
+// refills).
 type metrics struct {
 	total           [numOutcomes]proxywasm.MetricCounter
-	perPlan         map[*config.Plan]*[numOutcomes]proxywasm.MetricCounter
+	perPlan         map[*config.Plan]*planMetrics
+	casExhausted    proxywasm.MetricCounter
 	panicsRecovered proxywasm.MetricCounter
 	giveBackFailed  proxywasm.MetricCounter
 	usage           [numUsageCounters]proxywasm.MetricCounter
@@ -67,19 +74,29 @@ func (m *metrics) usageAPI(c int) {
 	m.usage[c].Increment(1)
 }
 
+type planMetrics struct {
+	outcomes     [numOutcomes]proxywasm.MetricCounter
+	casExhausted proxywasm.MetricCounter
+}
+
+// casExhaustedName is the cause counter's last name segment, as in usageplans.requests.cas_exhausted.
+const casExhaustedName = "cas_exhausted"
+
 // newMetrics defines the counters of cfg. Defining a name twice (a reconfiguration) gives
 // back the same counter, so counts carry over.
 func newMetrics(cfg *config.Config) *metrics {
-	m := &metrics{perPlan: make(map[*config.Plan]*[numOutcomes]proxywasm.MetricCounter, len(cfg.Plans))}
+	m := &metrics{perPlan: make(map[*config.Plan]*planMetrics, len(cfg.Plans))}
 	for o := range numOutcomes {
 		m.total[o] = proxywasm.DefineCounterMetric("usageplans.requests." + o.String())
 	}
+	m.casExhausted = proxywasm.DefineCounterMetric("usageplans.requests." + casExhaustedName)
 	for _, p := range cfg.Plans {
-		var c [numOutcomes]proxywasm.MetricCounter
+		c := &planMetrics{}
 		for o := range numOutcomes {
-			c[o] = proxywasm.DefineCounterMetric("usageplans.plan." + p.ID + "." + o.String())
+			c.outcomes[o] = proxywasm.DefineCounterMetric("usageplans.plan." + p.ID + "." + o.String())
 		}
-		m.perPlan[p] = &c
+		c.casExhausted = proxywasm.DefineCounterMetric("usageplans.plan." + p.ID + "." + casExhaustedName)
+		m.perPlan[p] = c
 	}
 	m.panicsRecovered = proxywasm.DefineCounterMetric("usageplans.panics_recovered")
 	m.giveBackFailed = proxywasm.DefineCounterMetric("usageplans.requests.giveback_failed")
@@ -95,7 +112,16 @@ func (m *metrics) count(o outcome, plan *config.Plan) {
 	defer func() { _ = recover() }()
 	m.total[o].Increment(1)
 	if c := m.perPlan[plan]; c != nil {
-		c[o].Increment(1)
+		c.outcomes[o].Increment(1)
+	}
+}
+
+// casExhaustion counts a request of which a CAS loop gave up, beside its outcome.
+func (m *metrics) casExhaustion(plan *config.Plan) {
+	defer func() { _ = recover() }()
+	m.casExhausted.Increment(1)
+	if c := m.perPlan[plan]; c != nil {
+		c.casExhausted.Increment(1)
 	}
 }
 

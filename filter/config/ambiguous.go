@@ -25,6 +25,14 @@ func ambiguousPath(raw, normal string) bool {
 // ambiguousSpelling is ambiguousPath of one spelling. '/' and '\' both end a segment, as
 // the normal form reads them; empty segments are skipped, as merged slashes are.
 func ambiguousSpelling(path string) bool {
+	// Most paths hold neither '%' nor ';', and then nothing to look at segment by segment.
+	i := 0
+	for i < len(path) && path[i] != '%' && path[i] != ';' {
+		i++
+	}
+	if i == len(path) {
+		return false
+	}
 	start := 0 // of the current segment
 	prevDot, prevParams := false, false
 	for i := 0; i <= len(path); i++ {

@@ -149,3 +149,16 @@ func TestNormalPath(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBypassMatch measures Match for a request a bypass route selects (the path is
+// scanned for ambiguous spellings) next to a metered one of the same length (not scanned).
+func BenchmarkBypassMatch(b *testing.B) {
+	c := mustParse(b, rewrites)
+	for _, path := range []string{"/v1/items/users/42/photos", "/admin/users/42/photos/7/x", "/admin/users/..;/photos/x"} {
+		b.Run(path, func(b *testing.B) {
+			for b.Loop() {
+				c.Match("", "shop.example.com", path, "GET")
+			}
+		})
+	}
+}

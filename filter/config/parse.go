@@ -14,6 +14,10 @@ import (
 // Parse parses and validates a configuration. On failure the error is an Errors listing
 // every problem found, each with its JSON path; key values never appear in it.
 func Parse(data []byte) (*Config, error) {
+	data, err := skipBOM(data)
+	if err != nil {
+		return nil, err
+	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, Errors{{Message: "configuration is empty: expected a JSON object"}}
 	}
@@ -21,6 +25,26 @@ func Parse(data []byte) (*Config, error) {
 		return nil, Errors{{Message: "configuration is not valid JSON" + syntaxPosition(data)}}
 	}
 	return parse(string(data))
+}
+
+// skipBOM drops a UTF-8 byte order mark at the start of the configuration, as RFC 8259
+// (section 8.1) allows a parser to do: Windows editors write one, and positions in errors
+// then count from the character after it, as those editors do. A UTF-16 or UTF-32 mark
+// says the file is not UTF-8 at all, which is named rather than reported as a syntax
+// error at its first byte.
+func skipBOM(data []byte) ([]byte, error) {
+	if rest, ok := bytes.CutPrefix(data, []byte("\xef\xbb\xbf")); ok {
+		return rest, nil
+	}
+	for _, m := range []struct{ bom, name string }{
+		{"\x00\x00\xfe\xff", "UTF-32 (big-endian)"}, {"\xff\xfe\x00\x00", "UTF-32 (little-endian)"},
+		{"\xfe\xff", "UTF-16 (big-endian)"}, {"\xff\xfe", "UTF-16 (little-endian)"},
+	} {
+		if bytes.HasPrefix(data, []byte(m.bom)) {
+			return nil, Errors{{Message: fmt.Sprintf("configuration starts with a %s byte order mark (% X) at line 1, column 1: save it as UTF-8", m.name, m.bom)}}
+		}
+	}
+	return data, nil
 }
 
 // parse parses doc, a copy of the configuration that holds key values. Every string the

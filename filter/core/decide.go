@@ -56,9 +56,10 @@ const (
 	Failure                          // the state could not be read or written; the failure policy decides
 )
 
-var outcomeNames = [...]string{"", "pass", "allowed", "forbidden", "no_resource", "throttled", "quota_exceeded", "failure"}
+var outcomeNames = [...]string{"", "pass", "allowed", "forbidden", "unmatched", "throttled", "quota_exceeded", "failure"}
 
-// String is the outcome's name in metrics and logs.
+// String is the outcome's name in metrics, filter state and logs (NoResource is
+// "unmatched", as its counter usageplans.requests.unmatched).
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) && o != 0 {
 		return outcomeNames[o]
@@ -93,9 +94,9 @@ type Decision struct {
 	RateLimit RateLimit
 
 	// Err is the state failure (Failure): a store error, an entry that does not decode, or
-	// state.ErrExhausted when a CAS loop gave up (count it: cas_exhausted). On an Allow it
-	// is the state.ErrExhausted of a shared bucket the request was admitted without
-	// (count it too; see the package doc).
+	// state.ErrExhausted when a CAS loop gave up (Reason is then ReasonCASExhausted: count
+	// it beside the outcome). On an Allow it is the state.ErrExhausted of a shared bucket
+	// the request was admitted without (Reason ReasonCASExhausted too; see the package doc).
 	Err error
 
 	// UsageErr is set when the key's usage entry (filter/usage) could not be read or written:
@@ -257,8 +258,16 @@ func forbidden(d Decision, reason string) Decision {
 	return d
 }
 
+// ReasonCASExhausted is the Reason of a decision on which a CAS loop gave up: a Failure
+// (the key's own entry) or an Allow (a shared bucket, admitted without its token). It is a
+// cause, not an outcome: the filter counts it beside the outcome, under this name.
+const ReasonCASExhausted = "cas_exhausted"
+
 func failure(d Decision, err error) Decision {
 	d.Outcome, d.Reason, d.Err = Failure, "state failure", err
+	if errors.Is(err, state.ErrExhausted) {
+		d.Reason = ReasonCASExhausted
+	}
 	d.RateLimit = RateLimit{}
 	return d
 }
@@ -369,6 +378,9 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 		return deny
 	}
 	d.Outcome, d.Reason, d.Err = Allow, "within every limit", skipped
+	if skipped != nil {
+		d.Reason = ReasonCASExhausted
+	}
 	dc.recordUsage(cfg, &d, now, store)
 	if dc.headers {
 		d.RateLimit = binding(d.Plan, lims, res, qr, qa, now)

@@ -318,8 +318,8 @@ func TestCASExhausted(t *testing.T) {
 		mem := &state.MemStore{}
 		d := Decide(cfg, get("/items", k1), t0, &bumpStore{MemStore: mem, key: "usageplans:key:basic:k1"})
 		want := `state: compare-and-swap attempts exhausted: 3 attempts on "usageplans:key:basic:k1"`
-		if d.Outcome != Failure || !d.Exhausted() || d.Err.Error() != want || d.RateLimit.Set {
-			t.Fatalf("%s: got %v exhausted %v err %v, want a failure: %s", policy, d.Outcome, d.Exhausted(), d.Err, want)
+		if d.Outcome != Failure || !d.Exhausted() || d.Err.Error() != want || d.RateLimit.Set || d.Reason != ReasonCASExhausted {
+			t.Fatalf("%s: got %v (%q) exhausted %v err %v, want a failure for cas_exhausted: %s", policy, d.Outcome, d.Reason, d.Exhausted(), d.Err, want)
 		}
 		// The account's token, committed before the key's entry, was given back.
 		acct := stored(t, mem, "usageplans:account")
@@ -347,8 +347,8 @@ func TestSharedCASExhausted(t *testing.T) {
 			mem := &state.MemStore{}
 			d := Decide(cfg, req, t0, &bumpStore{MemStore: mem, key: "usageplans:account"})
 			want := `state: compare-and-swap attempts exhausted: 3 attempts on "usageplans:account"`
-			if d.Outcome != Allow || !d.Exhausted() || d.Err.Error() != want {
-				t.Fatalf("%s %s: got %v exhausted %v err %v, want allowed with: %s", policy, req.Path, d.Outcome, d.Exhausted(), d.Err, want)
+			if d.Outcome != Allow || !d.Exhausted() || d.Err.Error() != want || d.Reason != ReasonCASExhausted {
+				t.Fatalf("%s %s: got %v (%q) exhausted %v err %v, want allowed for cas_exhausted: %s", policy, req.Path, d.Outcome, d.Reason, d.Exhausted(), d.Err, want)
 			}
 			if r, reject := Respond(cfg, &d); reject {
 				t.Fatalf("%s %s: answered %+v", policy, req.Path, r)

@@ -12,8 +12,19 @@ func (d *Decision) LogFields() string {
 // AppendLogFields appends LogFields to b: a caller that reuses b formats a log line without
 // allocating, which matters in Wasm, where every allocation feeds a slow GC.
 func (d *Decision) AppendLogFields(b []byte) []byte {
+	return d.AppendLogFieldsAs(b, d.Outcome.String())
+}
+
+// AppendLogFieldsAs is AppendLogFields with the outcome the caller acted on, which the
+// filter's metric and filter state name too (shadow mode lets a rejection through as
+// "shadow_denied"); when it differs from the decision's, would_be= names the decision's.
+func (d *Decision) AppendLogFieldsAs(b []byte, outcome string) []byte {
 	b = append(b, "outcome="...)
-	b = append(b, d.Outcome.String()...)
+	b = append(b, outcome...)
+	if name := d.Outcome.String(); name != outcome {
+		b = append(b, " would_be="...)
+		b = append(b, name...)
+	}
 	b = append(b, " reason="...)
 	b = appendQuote(b, d.Reason)
 	if d.Route != nil {
