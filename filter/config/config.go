@@ -60,6 +60,10 @@ type Config struct {
 	Namespace        string          // prefix of every shared-data key (default "usageplans")
 	CASRetries       int             // attempts of one compare-and-swap loop (default 8)
 
+	// Global is the global mode (quotas counted by the Rate Limit Service across the
+	// fleet); nil in local mode.
+	Global *Global
+
 	responses [numResponseTypes]Response
 	keys      map[Digest]*Key
 

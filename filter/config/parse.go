@@ -74,7 +74,8 @@ type parser struct {
 	plans  map[string]*Plan
 	keyIDs map[string]*Key
 
-	apiKeySources []member // apis[i].apiKeySource, checked against the top-level one
+	apiKeySources []member         // apis[i].apiKeySource, checked against the top-level one
+	quotaPaths    map[*Plan]string // where each plan's quota is, for the global section's errors
 }
 
 var (
@@ -83,7 +84,7 @@ var (
 		"unmatchedRoute", "unmatchedResource", "accountThrottle",
 		"apiKeySource", "apiKeyHeader", "apiKeyQueryParameter", "authorizer",
 		"stripApiKey", "identityHeaders", "rateLimitHeaders", "shadowMode",
-		"failurePolicy", "namespace", "casRetries", "responses",
+		"failurePolicy", "namespace", "casRetries", "responses", "global",
 	}
 	apiFields        = []string{"id", "name", "description", "resources", "stages", "apiKeySource"}
 	apiIgnored       = []string{"createdDate", "version", "endpointConfiguration", "binaryMediaTypes", "minimumCompressionSize", "tags", "warnings", "disableExecuteApiEndpoint", "rootResourceId", "policy"}
@@ -166,5 +167,8 @@ func (p *parser) config(root gjson.Result) *Config {
 		p.planKeys(v, "usagePlanKeys")
 	}
 	p.options(&f)
+	if v, ok := f.get("global"); ok {
+		p.global(v, "global")
+	}
 	return c
 }
