@@ -34,6 +34,8 @@ type httpContext struct {
 	// recorded is set once the request's outcome is counted, replied once a local reply
 	// is sent: a panic after either must not count the request again or answer it twice.
 	recorded, replied bool
+	// global is the request's exchange with RLS while it is paused on it (global mode).
+	global globalRequest
 }
 
 // decidedHook, nil outside tests, runs after the outcome is recorded ("recorded") and after
@@ -48,6 +50,9 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	req := h.request()
 	h.sentKey = req.Key != "" || h.cfg.KeySource.QueryParameter != "" && strings.IndexByte(req.Path, '?') >= 0
 	d := h.plugin.decider.Decide(h.cfg, req, now(), sharedData{})
+	if needsGlobal(h.cfg, &d) {
+		return h.globalQuota(&d)
+	}
 	return h.act(&d)
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/usageplans/usageplans/filter/config"
 	"github.com/usageplans/usageplans/filter/core"
+	"github.com/usageplans/usageplans/filter/global"
 )
 
 type vmContext struct{ types.DefaultVMContext }
@@ -22,6 +23,8 @@ type pluginContext struct {
 	metrics *metrics
 	decider core.Decider // one per VM: a VM runs one callback at a time
 	logBuf  []byte       // the decision log line being built; reused, like decider
+	quota   global.Quota // global mode's decisions, one per VM like decider
+	gm      globalMetrics
 }
 
 func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
@@ -53,6 +56,10 @@ func (p *pluginContext) configure(data []byte) bool {
 		for _, l := range lines {
 			proxywasm.LogCriticalf("usageplans: config: %s", l)
 		}
+		configRejected()
+		return false
+	}
+	if cfg.Global != nil && !checkGlobal(cfg) {
 		configRejected()
 		return false
 	}
