@@ -127,10 +127,16 @@ func (h *httpContext) finishGlobal(a global.Answer) types.Action {
 		d.Outcome, d.Reason, d.Err = core.Failure, "RLS failure", r.Err
 		d.RateLimit = core.RateLimit{}
 		if !h.cfg.ShadowMode {
-			// failureMode CLOSED answers whatever the top-level failurePolicy (which is about
-			// the proxy's own state) says.
+			// failureMode CLOSED answers with the FAILURE response whatever the top-level
+			// failurePolicy (which is about the proxy's own state) says.
+			h.removeSpoofedIdentity()
+			if h.sentKey {
+				h.stripKey()
+			}
 			h.record(outcomeFailure, d)
-			return h.reply(d)
+			h.replied = true
+			f := h.cfg.Response(config.Failure)
+			return sendResponse(core.Response{Status: f.Status, Headers: f.Headers, Body: f.Body})
 		}
 	case global.Admitted:
 		if h.cfg.RateLimitHeaders && r.Remaining >= 0 && (!d.RateLimit.Set || r.Remaining < d.RateLimit.Remaining) {

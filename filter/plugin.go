@@ -65,6 +65,9 @@ func (p *pluginContext) configure(data []byte) bool {
 	}
 	p.cfg = cfg
 	p.metrics = newMetrics(cfg)
+	if cfg.Global != nil {
+		p.gm = newGlobalMetrics()
+	}
 	proxywasm.LogInfof("usageplans %s: configuration accepted: %d plan(s), %d key(s), %d route(s), shadow=%t, failure policy %s",
 		version, len(cfg.Plans), len(cfg.Keys), len(cfg.Routes), cfg.ShadowMode, cfg.FailurePolicy)
 	return true
