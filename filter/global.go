@@ -190,7 +190,7 @@ func (m *globalMetrics) fallback(f config.GlobalFailure) {
 func checkGlobal(cfg *config.Config) bool {
 	g := cfg.Global
 	body := rls.AppendRequestFrame(nil, &rls.Request{Domain: g.Domain, Descriptors: []rls.Descriptor{
-		{Entries: []rls.Entry{{Key: CheckKey, Value: CheckValue}}, HasHits: true}}})
+		{Entries: []rls.Entry{{Key: global.CheckKey, Value: global.CheckValue}}, HasHits: true}}})
 	_, err := proxywasm.DispatchHttpCall(g.Cluster, rls.Headers(g.Cluster), body, nil, g.TimeoutMS, func(_, bodySize, _ int) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -210,15 +210,6 @@ func checkGlobal(cfg *config.Config) bool {
 	proxywasm.LogWarnf("usageplans: global: the check call to cluster %q was not sent: %v", g.Cluster, err)
 	return true
 }
-
-// The descriptor of the configure-time check. `usageplans ratelimit-config` gives it a
-// limit in RLS's configuration, so that an answer with a current_limit proves RLS loaded the
-// domain: RLS answers OK with no limit for a domain it does not have, and would ignore the
-// limits the filter sends with its descriptors, admitting everything.
-const (
-	CheckKey   = "usageplans-check"
-	CheckValue = "domain"
-)
 
 func onCheckAnswer(g *config.Global, a global.Answer) {
 	if a.Failed {

@@ -88,6 +88,15 @@ type pair struct {
 // names are built once per configuration: the entry key and the descriptor values.
 type names struct{ entry, plan, key string }
 
+// The descriptor of the filter's configure-time check (hits_addend 0). RLS's
+// configuration (usageplans ratelimit-config) gives it a limit, so that an answer with a
+// current_limit proves RLS loaded the domain: for a domain it does not have, RLS answers OK
+// without a limit, and ignores the limits the filter sends, admitting everything.
+const (
+	CheckKey   = "usageplans-check"
+	CheckValue = "domain"
+)
+
 // Errors of Finish that say what RLS answered.
 var (
 	ErrNoStatus = errors.New("global: RLS answered without one status per descriptor")

@@ -31,6 +31,8 @@ const usage = `usageplans: AWS API Gateway usage plans and API keys as a proxy-w
 Usage:
   usageplans serve [flags]      serve the filter locally, like one Envoy with N workers
   usageplans validate FILE      check a plugin configuration with the filter's own parser
+  usageplans ratelimit-config FILE
+                                print the Rate Limit Service configuration its global mode needs
 
 Run "usageplans COMMAND --help" for the flags of a command.
 `
@@ -46,6 +48,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "ratelimit-config":
+		return ratelimitConfig(args[1:], stdout, stderr, time.Now())
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return ExitOK
