@@ -118,6 +118,7 @@ type fltSetup struct {
 	env     [][2]string
 	// logLevel is the host's level; the zero value (trace) captures every line.
 	logLevel host.LogLevel
+	clusters map[string]string // the host's proxy_http_call clusters (global mode)
 }
 
 func startFilter(t testing.TB, s fltSetup) *fltEnv {
@@ -145,7 +146,7 @@ func newFltRuntime(t testing.TB, s fltSetup) *fltEnv {
 	// The no-op module logs nothing: only the filter's runtimes must show the scan saw lines.
 	e := &fltEnv{t: t, clock: host.NewFakeClock(s.start), scan: &fltLogScan{quiet: s.wasm != nil}}
 	rt, err := host.NewRuntime(ctx, host.Options{Clock: e.clock, CompilationCache: compileCache,
-		LogSink: e.scan.line, LogLevel: s.logLevel})
+		LogSink: e.scan.line, LogLevel: s.logLevel, Clusters: s.clusters})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,10 +18,33 @@ import (
 // proxy_http_call, and it is resumed (or answered) from proxy_on_http_call_response. It is
 // never blocked; the host answers every call by its timeout (global.timeoutMs).
 
-// globalRequest is what a paused request keeps until RLS answers.
+// globalRequest is what a paused request keeps until RLS answers: the ticket, and the
+// local decision (Allow) waiting for the quota. The decision is kept as its parts, without
+// core.Decision's time.Time: httpContext is held in an interface, and a time.Time reachable
+// from it links time's formatting and parsing into the module (about 300 KB).
 type globalRequest struct {
 	ticket global.Ticket
-	held   core.Decision // the local decision (Allow), waiting for the quota
+	held   heldDecision
+}
+
+type heldDecision struct {
+	reason    string
+	route     *config.Route
+	stage     *config.Stage
+	method    *config.Method
+	rateLimit core.RateLimit
+	err       error
+}
+
+func hold(d *core.Decision) heldDecision {
+	return heldDecision{reason: d.Reason, route: d.Route, stage: d.Stage, method: d.Method, rateLimit: d.RateLimit, err: d.Err}
+}
+
+// decision is the held Allow again, for the request's ticket.
+func (g *globalRequest) decision() core.Decision {
+	h := &g.held
+	return core.Decision{Outcome: core.Allow, Reason: h.reason, Route: h.route, Stage: h.stage, Method: h.method,
+		Key: g.ticket.Key, Plan: g.ticket.Plan, RateLimit: h.rateLimit, Err: h.err}
 }
 
 // needsGlobal reports whether an admitted request still needs the fleet's quota.
@@ -46,7 +69,7 @@ func (h *httpContext) globalQuota(d *core.Decision) types.Action {
 		p.gm.inc(p.gm.leaseServed)
 		return h.act(d)
 	}
-	h.global = globalRequest{ticket: t, held: *d}
+	h.global = globalRequest{ticket: t, held: hold(d)}
 	h.global.ticket.Body = nil // the Quota's buffer; the host copies it at the call
 	p.gm.inc(p.gm.calls)
 	if _, err := proxywasm.DispatchHttpCall(g.Cluster, rls.Headers(g.Cluster), t.Body, nil, g.TimeoutMS, h.onRLSAnswer); err != nil {
@@ -104,7 +127,8 @@ func (h *httpContext) finishGlobal(a global.Answer) types.Action {
 	p := h.plugin
 	t := now()
 	r := p.quota.Finish(h.cfg, &h.global.ticket, a, t, sharedData{})
-	d := &h.global.held
+	dec := h.global.decision()
+	d := &dec
 	if r.StateErr != nil {
 		p.gm.inc(p.gm.stateErrors)
 		h.logDecision(proxywasm.LogWarn, d, "global entry not written (a lease or a carry-over may be lost): "+r.StateErr.Error())

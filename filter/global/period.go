@@ -69,21 +69,46 @@ func (w Window) Splits() bool {
 // starting that day), "m202612" (a month). Ids hold no '_', which RLS uses to join its
 // Redis keys.
 func PeriodID(q *limit.Quota, w Window) string {
-	t := unixTime(w.Start)
-	y, m, d := t.Date()
+	y, m, d := civilDate(floorDiv(w.Start, 86400))
 	b := make([]byte, 0, 9)
 	switch q.Period {
 	case limit.Month:
 		b = append(b, 'm')
-		b = strconv.AppendInt(b, int64(y), 10)
-		return string(two(b, int(m)))
+		b = strconv.AppendInt(b, y, 10)
+		return string(two(b, m))
 	case limit.Week:
 		b = append(b, 'w')
 	default:
 		b = append(b, 'd')
 	}
-	b = strconv.AppendInt(b, int64(y), 10)
-	return string(two(two(b, int(m)), d))
+	b = strconv.AppendInt(b, y, 10)
+	return string(two(two(b, m), d))
+}
+
+// civilDate is the proleptic Gregorian date of the day that is days after 1970-01-01, by
+// integer arithmetic: time.Time.Date would link the time zone code into the module. Years
+// are counted from March, which puts the leap day last; a 400-year era has 146097 days.
+func civilDate(days int64) (year int64, month, day int) {
+	z := days + 719468 // days from 0000-03-01
+	era := floorDiv(z, 146097)
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day = int(doy - (153*mp+2)/5 + 1)
+	year = era*400 + yoe
+	if mp >= 10 {
+		return year + 1, int(mp) - 9, day
+	}
+	return year, int(mp) + 3, day
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
 
 func two(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }

@@ -94,3 +94,14 @@ func TestValue(t *testing.T) {
 		}
 	}
 }
+
+// civilDate agrees with package time on every day from 1900 to 2300.
+func TestCivilDate(t *testing.T) {
+	for d := int64(-25567); d < 120000; d++ {
+		y, m, dd := civilDate(d)
+		ty, tm, td := time.Unix(d*86400, 0).UTC().Date()
+		if y != int64(ty) || m != int(tm) || dd != td {
+			t.Fatalf("day %d: %d-%d-%d, want %v", d, y, m, dd, time.Unix(d*86400, 0).UTC())
+		}
+	}
+}
