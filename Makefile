@@ -10,18 +10,30 @@ ROOT_ID  ?= usageplans
 LISTEN   ?= 127.0.0.1:8080
 ADMIN    ?= 127.0.0.1:9901
 CONFIG   ?= plugin.json
+# envoyproxy/ratelimit (RLS) for the global-mode tests: the newest version the module proxy
+# serves; `make deps` installs it as $(BIN)/service_cmd.
+RLS_VERSION ?= v1.4.1-0.20260122083618-3fb702589d36
+BIN      ?= build/out/bin
 
-.PHONY: build test bench fuzz run lint check image push manifests clean
+.PHONY: build deps test bench fuzz run lint check image push manifests clean
 
 ## build: the filter module, build/usageplans.wasm (standard Go toolchain, no TinyGo)
 build:
 	$(GO) run ./build/wasmbuild -o $(WASM) -ldflags "-X main.version=$(VERSION)" ./filter
 	$(GO) run ./build/wasmbuild -o $(NOOP) ./host/testdata/noop
 
-## test: vet, then every test, the end-to-end ones against the module just built
-test: build
+## deps: what the tests start besides the module: RLS built from source into $(BIN), and a
+## check that redis-server is installed (it comes from apt: apt-get install redis-server)
+deps:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RLS_VERSION)
+	@test -n "$$USAGEPLANS_REDIS" || command -v redis-server >/dev/null || test -x $(BIN)/redis-server || \
+		{ echo "redis-server not found: apt-get install redis-server (or set USAGEPLANS_REDIS to one)"; exit 1; }
+
+## test: vet, then every test, the end-to-end ones against the module just built and a real
+## Redis and RLS (make deps)
+test: build deps
 	$(GO) vet ./...
-	USAGEPLANS_WASM=$(CURDIR)/$(WASM) USAGEPLANS_NOOP_WASM=$(CURDIR)/$(NOOP) USAGEPLANS_REQUIRE_WASM=1 \
+	USAGEPLANS_WASM=$(CURDIR)/$(WASM) USAGEPLANS_NOOP_WASM=$(CURDIR)/$(NOOP) USAGEPLANS_REQUIRE_WASM=1 USAGEPLANS_REQUIRE_RLS=1 \
 		$(GO) test -count=1 -timeout 15m ./...
 
 ## bench: per-request cost through the host, the filter next to the no-op floor
