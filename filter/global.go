@@ -253,7 +253,8 @@ func onCheckAnswer(g *config.Global, a global.Answer) {
 	case err != nil:
 		proxywasm.LogWarnf("usageplans: global: RLS check: %v", err)
 	case len(resp.Statuses) != 1 || resp.Statuses[0].Limit.RequestsPerUnit == 0:
-		proxywasm.LogCriticalf("usageplans: global: RLS does not know domain %q: it would admit every request (load the output of `usageplans ratelimit-config` into RLS)", g.Domain)
+		// Without the domain RLS ignores the limits the filter sends and admits everything.
+		proxywasm.LogCriticalf("usageplans: global: RLS answered the check without a limit: its configuration lacks domain %q or its check descriptor; without the domain every request is admitted (load the output of `usageplans ratelimit-config` into RLS)", g.Domain)
 	default:
 		proxywasm.LogInfof("usageplans: global: RLS serves domain %q", g.Domain)
 	}

@@ -32,9 +32,14 @@ type Entry struct {
 	// as lost, FlightPending goes back to Pending and another call may be owned.
 	FlightUntil   int64
 	FlightPending int64
+	// Failing is 1 while the proxy's last call got no usable answer: Pending waits for a
+	// call that RLS answers before it is sent, so that the burst of failures around an
+	// outage's end (RLS's stale Redis connections fail after counting) does not send it
+	// again and again.
+	Failing int64
 }
 
-// EntryVersion is the encoding Encode writes: a version byte, then the nine counts as
+// EntryVersion is the encoding Encode writes: a version byte, then the ten counts as
 // unsigned varints (Remaining + 1, so that -1 encodes as 0).
 const EntryVersion = 1
 
@@ -46,7 +51,7 @@ var (
 // AppendEncode appends e's encoding to dst.
 func AppendEncode(dst []byte, e *Entry) []byte {
 	dst = append(dst, EntryVersion)
-	for _, v := range [...]int64{e.Period, e.Engine, e.Admitted, e.Pending, e.Outage, e.Remaining + 1, e.Lease, e.FlightUntil, e.FlightPending} {
+	for _, v := range [...]int64{e.Period, e.Engine, e.Admitted, e.Pending, e.Outage, e.Remaining + 1, e.Lease, e.FlightUntil, e.FlightPending, e.Failing} {
 		dst = binary.AppendUvarint(dst, uint64(v))
 	}
 	return dst
@@ -62,7 +67,7 @@ func Decode(b []byte, e *Entry) error {
 		return fmt.Errorf("%w %d", ErrEntryVersion, b[0])
 	}
 	b = b[1:]
-	var vs [9]int64
+	var vs [10]int64
 	for i := range vs {
 		v, n := binary.Uvarint(b)
 		if n <= 0 || v > 1<<62 {
@@ -74,7 +79,7 @@ func Decode(b []byte, e *Entry) error {
 		return fmt.Errorf("%w: %d bytes after the last count", ErrEntryCorrupt, len(b))
 	}
 	*e = Entry{Period: vs[0], Engine: vs[1], Admitted: vs[2], Pending: vs[3], Outage: vs[4],
-		Remaining: vs[5] - 1, Lease: vs[6], FlightUntil: vs[7], FlightPending: vs[8]}
+		Remaining: vs[5] - 1, Lease: vs[6], FlightUntil: vs[7], FlightPending: vs[8], Failing: vs[9]}
 	return nil
 }
 

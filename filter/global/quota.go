@@ -120,8 +120,11 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 			leased = true
 			return true
 		}
-		if e.FlightUntil == 0 && (g.Mode == config.Lease || e.Pending > 0) {
-			t.Owned, t.Claimed = true, e.Pending
+		if e.FlightUntil == 0 && (g.Mode == config.Lease || e.Pending > 0 && e.Failing == 0) {
+			t.Owned = true
+			if e.Failing == 0 {
+				t.Claimed = e.Pending
+			}
 			if g.Mode == config.Lease {
 				t.Own = Chunk(g, plan.Quota.Limit, e.Remaining)
 			}
@@ -234,7 +237,7 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 			}
 		}
 		if err == nil {
-			e.Outage = 0
+			e.Outage, e.Failing = 0, 0
 			e.Remaining = r.Remaining
 			if r.Verdict == Admitted {
 				e.Admitted += t.Own
@@ -244,6 +247,7 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 			}
 			return true
 		}
+		e.Failing = 1
 		if g.FailureMode == config.GlobalLocal {
 			if e.Outage < Share(g, t.Plan.Quota.Limit, e.Remaining) {
 				e.Outage++
