@@ -23,8 +23,9 @@ import (
 // core.Decision's time.Time: httpContext is held in an interface, and a time.Time reachable
 // from it links time's formatting and parsing into the module (about 300 KB).
 type globalRequest struct {
-	ticket global.Ticket
-	held   heldDecision
+	ticket  global.Ticket
+	held    heldDecision
+	waiting bool // the request is paused on its call
 }
 
 type heldDecision struct {
@@ -76,12 +77,33 @@ func (h *httpContext) globalQuota(d *core.Decision) types.Action {
 		proxywasm.LogErrorf("usageplans: RLS call to cluster %q not sent: %v", g.Cluster, err)
 		return h.finishGlobal(global.Answer{Failed: true})
 	}
+	h.global.waiting = true
 	return types.ActionPause
+}
+
+// OnHttpRequestBody holds the body back while the request waits for RLS: Envoy continues a
+// request whose headers stopped as soon as a body callback answers Continue, which would
+// send it upstream before its quota is decided. Otherwise the body passes.
+func (h *httpContext) OnHttpRequestBody(int, bool) types.Action {
+	if h.global.waiting {
+		return types.ActionPause
+	}
+	return types.ActionContinue
+}
+
+// OnHttpRequestTrailers holds the trailers back while the request waits, for the same
+// reason.
+func (h *httpContext) OnHttpRequestTrailers(int) types.Action {
+	if h.global.waiting {
+		return types.ActionPause
+	}
+	return types.ActionContinue
 }
 
 // onRLSAnswer is proxy_on_http_call_response for a paused request: decide, then resume
 // the request or answer it. A panic here still ends the request: by the failure policy.
 func (h *httpContext) onRLSAnswer(numHeaders, bodySize, numTrailers int) {
+	h.global.waiting = false
 	action := types.ActionPause
 	defer func() {
 		if r := recover(); r != nil {

@@ -158,3 +158,79 @@ func TestLocalModeMakesNoCall(t *testing.T) {
 		t.Errorf("quota_exceeded %d, want 1 (local quota of 3)", n)
 	}
 }
+
+// A request with a body waits for RLS with its body held: Envoy would continue a stopped
+// request whose body callback answers Continue.
+func TestGlobalHoldsTheBody(t *testing.T) {
+	h := start(t, withOptions(`"global": {"cluster": "rls", "domain": "up"}`), types.OnPluginStartStatusOK)
+	c := &rlsCounter{t: t}
+	id := h.host.InitializeHttpContext()
+	if a := h.host.CallOnRequestHeaders(id, [][2]string{{":method", "POST"}, {":path", "/pets"}, {":authority", "api.example.com"}, key(dailyKey)}, false); a != types.ActionPause {
+		t.Fatalf("headers: %v", a)
+	}
+	if a := h.host.CallOnRequestBody(id, []byte(`{"name":"rex"}`), false); a != types.ActionPause {
+		t.Errorf("body while waiting: %v, want Pause", a)
+	}
+	if a := h.host.CallOnRequestTrailers(id, [][2]string{{"x-t", "1"}}); a != types.ActionPause {
+		t.Errorf("trailers while waiting: %v, want Pause", a)
+	}
+	calls := h.host.GetCalloutAttributesFromContext(id)
+	hs, ts, body := c.answer(calls[0].Body)
+	h.host.CallOnHttpCallResponse(calls[0].CalloutID, hs, ts, body)
+	if a := h.host.GetCurrentHttpStreamAction(id); a != types.ActionContinue {
+		t.Errorf("after the answer: %v, want Continue", a)
+	}
+	if a := h.host.CallOnRequestBody(id, []byte(`more`), true); a != types.ActionContinue {
+		t.Errorf("body after the answer: %v", a)
+	}
+	h.host.CompleteHttpContext(id)
+}
+
+// LEASE through the adapter: the first request leases (one call), the next are served from
+// the lease without a call, and the quota of 3 is never exceeded.
+func TestGlobalLease(t *testing.T) {
+	h := start(t, withOptions(`"global": {"cluster": "rls", "domain": "up", "mode": "LEASE", "lease": {"maxChunk": 2}}`), types.OnPluginStartStatusOK)
+	c := &rlsCounter{t: t}
+	var statuses []uint32
+	var ncalls []int
+	for range 5 {
+		o, calls := h.globalRequest(dailyKey, c.answer)
+		st := uint32(200)
+		if o.local != nil {
+			st = o.local.StatusCode
+		}
+		statuses = append(statuses, st)
+		ncalls = append(ncalls, len(calls))
+	}
+	// Chunk: limit 3 on 1 proxy is 3 / 2 = 1, and so on: single requests, then refusals.
+	if !slices.Equal(statuses, []uint32{200, 200, 200, 429, 429}) {
+		t.Errorf("statuses %v", statuses)
+	}
+	if c.last.Descriptors[0].HitsAddend.GetValue() != 1 {
+		t.Errorf("last hits %d", c.last.Descriptors[0].HitsAddend.GetValue())
+	}
+}
+
+// LEASE with room: one lease of 50 serves 20 requests with a single call.
+func TestGlobalLeaseServes(t *testing.T) {
+	big := strings.Replace(withOptions(`"global": {"cluster": "rls", "domain": "up", "mode": "LEASE", "lease": {"maxChunk": 50}}`),
+		`{"limit": 3, "period": "DAY"}`, `{"limit": 1000, "period": "DAY"}`, 1)
+	h2 := start(t, big, types.OnPluginStartStatusOK)
+	c2 := &rlsCounter{t: t}
+	var ncalls []int
+	for range 20 {
+		if o, calls := h2.globalRequest(dailyKey, c2.answer); o.local == nil {
+			ncalls = append(ncalls, len(calls))
+		}
+	}
+	total := 0
+	for _, n := range ncalls {
+		total += n
+	}
+	if len(ncalls) != 20 || total != 1 || c2.count != 50 {
+		t.Errorf("%d admitted in %d calls, RLS count %d; want 20 admitted in 1 call of a 50 lease", len(ncalls), total, c2.count)
+	}
+	if n := h2.counter("usageplans.global.lease_served"); n != 19 {
+		t.Errorf("lease_served %d, want 19", n)
+	}
+}
