@@ -23,13 +23,30 @@ func h2cClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{Protocols: &p, ForceAttemptHTTP2: true}}
 }
 
-// resolveClusters checks Options.Clusters and picks each cluster's client:
+// CheckClusterURL reports whether raw is a cluster URL Options.Clusters accepts:
 //   - grpc://HOST:PORT: HTTP/2 cleartext (h2c, prior knowledge), for gRPC services such as
 //     envoyproxy/ratelimit's gRPC port; nothing may follow the port;
 //   - http://HOST[:PORT][/prefix]: HTTP/1.1;
 //   - https://HOST[:PORT][/prefix]: TLS, HTTP/2 when the server offers it by ALPN, else 1.1.
-//
-// client serves http:// and https:// clusters (Options.HTTPClient, or a default client).
+func CheckClusterURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil {
+		return fmt.Errorf("%q: want grpc://HOST:PORT, http://HOST[:PORT][/prefix] or https://HOST[:PORT][/prefix]", raw)
+	}
+	switch u.Scheme {
+	case "grpc":
+		if u.Port() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%q: a grpc:// cluster is HOST:PORT and nothing else", raw)
+		}
+	case "http", "https":
+	default:
+		return fmt.Errorf("%q: scheme %q, want grpc, http or https", raw, u.Scheme)
+	}
+	return nil
+}
+
+// resolveClusters checks Options.Clusters (CheckClusterURL) and picks each cluster's
+// client; client serves http:// and https:// clusters (Options.HTTPClient, or a default).
 func resolveClusters(in map[string]string, client *http.Client) (map[string]cluster, error) {
 	out := make(map[string]cluster, len(in))
 	var h2c *http.Client
@@ -43,23 +60,17 @@ func resolveClusters(in map[string]string, client *http.Client) (map[string]clus
 		if name == "" {
 			return nil, fmt.Errorf("host: Options.Clusters: a cluster name is empty")
 		}
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" || u.User != nil {
-			return nil, fmt.Errorf("host: Options.Clusters[%q]: %q: want grpc://HOST:PORT, http://HOST[:PORT][/prefix] or https://HOST[:PORT][/prefix]", name, raw)
+		if err := CheckClusterURL(raw); err != nil {
+			return nil, fmt.Errorf("host: Options.Clusters[%q]: %w", name, err)
 		}
-		switch u.Scheme {
+		switch u, _ := url.Parse(raw); u.Scheme {
 		case "grpc":
-			if u.Port() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-				return nil, fmt.Errorf("host: Options.Clusters[%q]: %q: a grpc:// cluster is HOST:PORT and nothing else", name, raw)
-			}
 			if h2c == nil {
 				h2c = h2cClient()
 			}
 			out[name] = cluster{base: "http://" + u.Host, client: h2c, trailers: true}
-		case "http", "https":
-			out[name] = cluster{base: strings.TrimRight(raw, "/"), client: client, trailers: u.Scheme == "https"}
 		default:
-			return nil, fmt.Errorf("host: Options.Clusters[%q]: %q: scheme %q, want grpc, http or https", name, raw, u.Scheme)
+			out[name] = cluster{base: strings.TrimRight(raw, "/"), client: client, trailers: u.Scheme == "https"}
 		}
 	}
 	return out, nil
