@@ -55,9 +55,12 @@ push: build
 	@test -n "$(IMAGE)" || { echo "usage: make push IMAGE=registry/repository:tag"; exit 2; }
 	$(GO) run ./build/oci/cmd/wasmimage -wasm $(WASM) -out build/out -push $(IMAGE)
 
-## manifests: copy plugin.json into the Envoy bootstraps after editing it
+## manifests: copy plugin.json into the Envoy bootstraps and Istio manifests after editing it
+## (and build/{envoy,istio}/global/plugin.json, plugin.json plus "global", into the global-mode ones)
 manifests:
 	$(GO) run ./build/envoy/cmd/embedconfig
+	$(GO) run ./build/envoy/cmd/embedconfig -plugin build/envoy/global/plugin.json build/envoy/global/envoy.yaml
+	$(GO) run ./build/envoy/cmd/embedconfig -plugin build/istio/global/plugin.json build/istio/global/wasmplugin.yaml
 
 ## fuzz: short runs of the state decoder's and the path normaliser's fuzzers
 fuzz:
@@ -67,6 +70,8 @@ fuzz:
 lint:
 	$(GO) vet ./...
 	$(GO) run ./build/envoy/cmd/embedconfig -check
+	$(GO) run ./build/envoy/cmd/embedconfig -check -plugin build/envoy/global/plugin.json build/envoy/global/envoy.yaml
+	$(GO) run ./build/envoy/cmd/embedconfig -check -plugin build/istio/global/plugin.json build/istio/global/wasmplugin.yaml
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 ## check: tidy, vet, gofmt and a clean git status

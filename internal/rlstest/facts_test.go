@@ -11,9 +11,7 @@ import (
 	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rls "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -34,15 +32,7 @@ func dayDescriptor(id string, limit uint32, hits int) *rlcommon.RateLimitDescrip
 	return d
 }
 
-func client(t *testing.T, env *Env) rls.RateLimitServiceClient {
-	t.Helper()
-	cc, err := grpc.NewClient(env.RLS.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return rls.NewRateLimitServiceClient(cc)
-}
+func client(t *testing.T, env *Env) rls.RateLimitServiceClient { return env.RLS.Client(t) }
 
 func ask(c rls.RateLimitServiceClient, timeout time.Duration, domain string, ds ...*rlcommon.RateLimitDescriptor) (*rls.RateLimitResponse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

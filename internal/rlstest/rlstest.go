@@ -38,6 +38,7 @@ package rlstest
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
+	rlspb "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // Options configure Start. The zero value serves the domain "usageplans" with an empty
@@ -118,6 +124,7 @@ func missing(t testing.TB, why string) {
 	t.Helper()
 	if os.Getenv("CI") == "true" || os.Getenv("USAGEPLANS_REQUIRE_RLS") == "1" {
 		t.Fatalf("rlstest: %s (CI=true or USAGEPLANS_REQUIRE_RLS=1: failing instead of skipping; run `make deps`)", why)
+		return
 	}
 	t.Skipf("rlstest: %s; run `make deps` (RLS) and install redis-server (apt-get install redis-server), or set USAGEPLANS_REQUIRE_RLS=1 to fail here", why)
 }
@@ -488,6 +495,34 @@ func (s *RLS) Restart() { s.p.t.Helper(); s.p.stop(); s.p.start() }
 
 // Running reports whether RLS was started and not stopped.
 func (s *RLS) Running() bool { return s.p.running() }
+
+// Client dials RLS's gRPC port (closed by t.Cleanup) and returns the generated client of
+// envoy.service.ratelimit.v3.RateLimitService, for tests that check RLS itself rather than
+// the filter's own codec.
+func (s *RLS) Client(t testing.TB) rlspb.RateLimitServiceClient {
+	t.Helper()
+	cc, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("rlstest: dial %s: %v", s.GRPCAddr, err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return rlspb.NewRateLimitServiceClient(cc)
+}
+
+// Check starts Redis and RLS on a domain file config of domain and asks RLS, once, about
+// one descriptor; it returns the descriptor's status. For tests that a shipped RLS config
+// loads and serves what the filter expects.
+func Check(t testing.TB, domain, config string, d *rlcommon.RateLimitDescriptor) *rlspb.RateLimitResponse_DescriptorStatus {
+	t.Helper()
+	env := Start(t, Options{Domain: domain, Config: config})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := env.RLS.Client(t).ShouldRateLimit(ctx, &rlspb.RateLimitRequest{Domain: domain, Descriptors: []*rlcommon.RateLimitDescriptor{d}})
+	if err != nil || len(resp.Statuses) != 1 {
+		t.Fatalf("rlstest: RLS on the config of %s: %v, %v\n%s", domain, resp, err, env.RLS.Log())
+	}
+	return resp.Statuses[0]
+}
 
 // Log returns the last 4 KiB RLS wrote to its stdout and stderr.
 func (s *RLS) Log() string { return tail(s.p.log) }

@@ -132,6 +132,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.VMID, "vm-id", "usageplans", "the `vm_id`: VMs with the same vm_id share data")
 	fs.StringVar(&o.RootID, "root-id", "usageplans", "the `root_id` (plugin_root_id)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "the filter's log `level`: trace, debug, info, warn, error or critical")
+	o.Clusters = clusterFlag{}
+	fs.Var(clusterFlag(o.Clusters), "cluster", "a cluster `NAME=URL` the filter may call (repeatable): grpc://HOST:PORT (HTTP/2 cleartext, e.g. envoyproxy/ratelimit's gRPC port), http://... or https://...")
 	demo := fs.Bool("print-demo", false, "before listening, print the demo keys of the configuration and curl lines to try them")
 	watch := fs.Duration("watch", time.Second, "how often to check --wasm and --config for changes (0 turns it off)")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
