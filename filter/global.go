@@ -69,6 +69,10 @@ func (h *httpContext) globalQuota(d *core.Decision) types.Action {
 	case global.Admit:
 		p.gm.inc(p.gm.leaseServed)
 		return h.act(d)
+	case global.Refuse:
+		p.gm.inc(p.gm.refusedLocal)
+		h.global = globalRequest{ticket: t, held: hold(d)}
+		return h.finishExceeded(d, now(), 0)
 	}
 	h.global = globalRequest{ticket: t, held: hold(d)}
 	h.global.ticket.Body = nil // the Quota's buffer; the host copies it at the call
@@ -161,14 +165,7 @@ func (h *httpContext) finishGlobal(a global.Answer) types.Action {
 	}
 	switch r.Verdict {
 	case global.Exceeded:
-		d.Outcome, d.Reason = core.QuotaExceeded, "quota exceeded"
-		d.Reset = time.Unix(r.Reset, 0).UTC()
-		d.RetryAfter = limit.Seconds(d.Reset.Sub(t))
-		d.Limit = nil
-		if h.cfg.RateLimitHeaders {
-			d.RateLimit = core.RateLimit{Set: true, Limit: d.Plan.Quota.Limit, Remaining: 0, Reset: d.RetryAfter,
-				Window: h.global.ticket.Window.End - h.global.ticket.Window.Start, Name: "quota"}
-		}
+		return h.finishExceeded(d, t, r.Reset)
 	case global.Failed:
 		d.Outcome, d.Reason, d.Err = core.Failure, "RLS failure", r.Err
 		d.RateLimit = core.RateLimit{}
@@ -193,11 +190,31 @@ func (h *httpContext) finishGlobal(a global.Answer) types.Action {
 	return h.act(d)
 }
 
+// finishExceeded answers the quota's 429, Retry-After until the period ends (reset, Unix
+// seconds; 0: the ticket's period end).
+func (h *httpContext) finishExceeded(d *core.Decision, t time.Time, reset int64) types.Action {
+	w := h.global.ticket.Window
+	if reset == 0 {
+		reset = w.End
+	}
+	d.Outcome, d.Reason = core.QuotaExceeded, "quota exceeded"
+	d.Reset = time.Unix(reset, 0).UTC()
+	d.RetryAfter = limit.Seconds(d.Reset.Sub(t))
+	d.Limit = nil
+	d.RateLimit = core.RateLimit{}
+	if h.cfg.RateLimitHeaders {
+		d.RateLimit = core.RateLimit{Set: true, Limit: d.Plan.Quota.Limit, Remaining: 0, Reset: d.RetryAfter,
+			Window: w.End - w.Start, Name: "quota"}
+	}
+	return h.act(d)
+}
+
 // globalMetrics count what global mode did: usageplans.global.calls (RLS calls made),
-// .lease_served (requests served from a lease, no call), .fallback.<OPEN|CLOSED|LOCAL>
+// .lease_served (requests served from a lease, no call), .refused_local (refused without a
+// call: RLS already said OVER_LIMIT in this window), .fallback.<OPEN|CLOSED|LOCAL>
 // (requests RLS gave no usable answer for, by the mode that decided), .state_errors.
 type globalMetrics struct {
-	calls, leaseServed, stateErrors proxywasm.MetricCounter
+	calls, leaseServed, refusedLocal, stateErrors proxywasm.MetricCounter
 	fallbacks                       [4]proxywasm.MetricCounter
 }
 
@@ -208,6 +225,7 @@ func newGlobalMetrics() (m globalMetrics) {
 	m.calls = proxywasm.DefineCounterMetric("usageplans.global.calls")
 	m.leaseServed = proxywasm.DefineCounterMetric("usageplans.global.lease_served")
 	m.stateErrors = proxywasm.DefineCounterMetric("usageplans.global.state_errors")
+	m.refusedLocal = proxywasm.DefineCounterMetric("usageplans.global.refused_local")
 	for _, f := range []config.GlobalFailure{config.GlobalClosed, config.GlobalOpen, config.GlobalLocal} {
 		m.fallbacks[f] = proxywasm.DefineCounterMetric("usageplans.global.fallback." + f.String())
 	}

@@ -99,8 +99,14 @@ func TestGlobalSync(t *testing.T) {
 	}
 	o, _ := h.globalRequest(dailyKey, c.answer)
 	wantLocal(t, o, 429, append(slices.Clone(jsonHeader), [2]string{"retry-after", "3600"}), quotaBody)
-	if got := h.counters("usageplans.global.calls", "usageplans.requests.allowed", "usageplans.requests.quota_exceeded"); got["usageplans.global.calls"] != 4 ||
-		got["usageplans.requests.allowed"] != 3 || got["usageplans.requests.quota_exceeded"] != 1 {
+	// RLS said OVER_LIMIT: the next request of the key is refused without a call.
+	o, calls := h.globalRequest(dailyKey, c.answer)
+	wantLocal(t, o, 429, append(slices.Clone(jsonHeader), [2]string{"retry-after", "3600"}), quotaBody)
+	if len(calls) != 0 {
+		t.Errorf("%d calls after OVER_LIMIT", len(calls))
+	}
+	if got := h.counters("usageplans.global.calls", "usageplans.requests.allowed", "usageplans.requests.quota_exceeded", "usageplans.global.refused_local"); got["usageplans.global.calls"] != 4 ||
+		got["usageplans.requests.allowed"] != 3 || got["usageplans.requests.quota_exceeded"] != 2 || got["usageplans.global.refused_local"] != 1 {
 		t.Errorf("counters %v", got)
 	}
 	// A key without a quota needs no call.

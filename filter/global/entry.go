@@ -37,9 +37,13 @@ type Entry struct {
 	// outage's end (RLS's stale Redis connections fail after counting) does not send it
 	// again and again.
 	Failing int64
+	// Over is 1 + the limit RLS last said OVER_LIMIT against in the current RLS window, 0
+	// when it did not. RLS's count only grows within a window, so while the plan's limit is
+	// at most that, every request would be refused: the proxy refuses it without a call.
+	Over int64
 }
 
-// EntryVersion is the encoding Encode writes: a version byte, then the ten counts as
+// EntryVersion is the encoding Encode writes: a version byte, then the eleven counts as
 // unsigned varints (Remaining + 1, so that -1 encodes as 0).
 const EntryVersion = 1
 
@@ -51,7 +55,7 @@ var (
 // AppendEncode appends e's encoding to dst.
 func AppendEncode(dst []byte, e *Entry) []byte {
 	dst = append(dst, EntryVersion)
-	for _, v := range [...]int64{e.Period, e.Engine, e.Admitted, e.Pending, e.Outage, e.Remaining + 1, e.Lease, e.FlightUntil, e.FlightPending, e.Failing} {
+	for _, v := range [...]int64{e.Period, e.Engine, e.Admitted, e.Pending, e.Outage, e.Remaining + 1, e.Lease, e.FlightUntil, e.FlightPending, e.Failing, e.Over} {
 		dst = binary.AppendUvarint(dst, uint64(v))
 	}
 	return dst
@@ -67,7 +71,7 @@ func Decode(b []byte, e *Entry) error {
 		return fmt.Errorf("%w %d", ErrEntryVersion, b[0])
 	}
 	b = b[1:]
-	var vs [10]int64
+	var vs [11]int64
 	for i := range vs {
 		v, n := binary.Uvarint(b)
 		if n <= 0 || v > 1<<62 {
@@ -79,7 +83,7 @@ func Decode(b []byte, e *Entry) error {
 		return fmt.Errorf("%w: %d bytes after the last count", ErrEntryCorrupt, len(b))
 	}
 	*e = Entry{Period: vs[0], Engine: vs[1], Admitted: vs[2], Pending: vs[3], Outage: vs[4],
-		Remaining: vs[5] - 1, Lease: vs[6], FlightUntil: vs[7], FlightPending: vs[8], Failing: vs[9]}
+		Remaining: vs[5] - 1, Lease: vs[6], FlightUntil: vs[7], FlightPending: vs[8], Failing: vs[9], Over: vs[10]}
 	return nil
 }
 

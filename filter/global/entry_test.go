@@ -8,7 +8,7 @@ import (
 func TestEntryRoundTrip(t *testing.T) {
 	for _, e := range []Entry{
 		{Remaining: -1},
-		{Period: 1773100800, Engine: 1766016000, Admitted: 12, Pending: 3, Outage: 2, Remaining: 0, Lease: 7, FlightUntil: 1773100800123, FlightPending: 4, Failing: 1},
+		{Period: 1773100800, Engine: 1766016000, Admitted: 12, Pending: 3, Outage: 2, Remaining: 0, Lease: 7, FlightUntil: 1773100800123, FlightPending: 4, Failing: 1, Over: 11},
 	} {
 		b := AppendEncode(nil, &e)
 		var got Entry
@@ -16,7 +16,7 @@ func TestEntryRoundTrip(t *testing.T) {
 			t.Errorf("round trip %+v: %+v, %v", e, got, err)
 		}
 	}
-	if got := AppendEncode(nil, &Entry{Remaining: -1}); string(got) != "\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" {
+	if got := AppendEncode(nil, &Entry{Remaining: -1}); string(got) != "\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" {
 		t.Errorf("encoding %x", got)
 	}
 }
@@ -29,7 +29,7 @@ func TestEntryDecodeErrors(t *testing.T) {
 		want error
 	}{
 		{"empty", nil, ErrEntryCorrupt},
-		{"version 2", []byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, ErrEntryVersion},
+		{"version 2", []byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, ErrEntryVersion},
 		{"truncated", full[:5], ErrEntryCorrupt},
 		{"trailing", append(append([]byte(nil), full...), 0), ErrEntryCorrupt},
 		{"count out of range", append([]byte{1}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f), ErrEntryCorrupt},

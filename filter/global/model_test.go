@@ -124,6 +124,8 @@ func (p *proxy) request(t testing.TB, cfg *config.Config, m *model, w int, now t
 		t.Fatalf("Begin: %v", tk.Err)
 	case Admit:
 		return Admit, Result{Verdict: Admitted}
+	case Refuse:
+		return Refuse, Result{Verdict: Exceeded, Remaining: 0, Reset: tk.Window.End}
 	}
 	r := qt.Finish(cfg, &tk, m.answer(tk.Body, now.Unix()), now, p.store)
 	if r.StateErr != nil {

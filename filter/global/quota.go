@@ -17,6 +17,7 @@ type Step uint8
 const (
 	Admit Step = iota + 1 // admitted from the proxy's lease: no call
 	Call                  // send Ticket.Body to RLS, then Finish with its answer
+	Refuse                // RLS already said OVER_LIMIT in this window: quota exceeded, no call
 	Fail                  // the proxy's own entry could not be read or written: Ticket.Err
 )
 
@@ -33,6 +34,7 @@ type Ticket struct {
 	// Entry.FlightUntil).
 	Own, Claimed int64
 	Owned        bool
+	Refused      bool // Refuse: the window's count is known to be over the limit
 	Err          error
 }
 
@@ -113,8 +115,12 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 	t := Ticket{Plan: plan, Key: key, Window: WindowAt(plan.Quota, nowS)}
 	leased := false
 	err := update(store, n.entry, cfg.CASRetries, &qt.buf, func(e *Entry) bool {
-		t.Own, t.Claimed, t.Owned, leased = 1, 0, false, false
+		t.Own, t.Claimed, t.Owned, t.Refused, leased = 1, 0, false, false, false
 		settle(e, t.Window, nowMS)
+		if e.Over > 0 && plan.Quota.Limit <= e.Over-1 {
+			t.Refused = true
+			return true // settle may have changed the entry
+		}
 		if g.Mode == config.Lease && e.Lease > 0 {
 			e.Lease--
 			leased = true
@@ -137,7 +143,7 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 		t.Err = err
 		return t
 	}
-	if leased {
+	if leased || t.Refused {
 		t.Body = nil
 		return t
 	}
@@ -154,6 +160,8 @@ func (t *Ticket) StepOf() Step {
 	switch {
 	case t.Err != nil:
 		return Fail
+	case t.Refused:
+		return Refuse
 	case t.Body == nil:
 		return Admit
 	}
@@ -170,8 +178,10 @@ func settle(e *Entry, w Window, nowMS int64) {
 		return
 	}
 	if w.Engine > e.Engine {
-		e.Pending += e.Admitted
-		e.Engine = w.Engine
+		// The new RLS window needs everything this proxy admitted in the period; what it
+		// still owed the old window (carry or replay) no longer matters there.
+		e.Pending, e.FlightPending = e.Admitted, 0
+		e.Engine, e.Over = w.Engine, 0
 	}
 	if e.FlightUntil != 0 && nowMS >= e.FlightUntil {
 		e.Pending += e.FlightPending
@@ -232,13 +242,19 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 		settle(e, w, nowMS)
 		if t.Owned && e.FlightUntil != 0 {
 			e.FlightUntil, e.FlightPending = 0, 0
-			if err != nil {
+			if err != nil && t.Window.Engine == e.Engine {
 				e.Pending += t.Claimed // it may have been counted: sent again, on the safe side
 			}
 		}
 		if err == nil {
 			e.Outage, e.Failing = 0, 0
 			e.Remaining = r.Remaining
+			if t.Window.Engine == e.Engine {
+				e.Over = 0
+				if r.Verdict == Exceeded {
+					e.Over = t.Plan.Quota.Limit + 1
+				}
+			}
 			if r.Verdict == Admitted {
 				e.Admitted += t.Own
 				if t.Owned && g.Mode == config.Lease {

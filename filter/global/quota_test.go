@@ -33,10 +33,16 @@ func TestSyncExactAcrossProxies(t *testing.T) {
 	m := newModel(t)
 	ps := newProxies(3, 2)
 	var rs []Result
+	refused := 0
 	for i := range 40 {
 		step, r := ps[i%3].request(t, cfg, m, i/3, t0.Add(time.Duration(i)*time.Second))
-		if step != Call {
-			t.Fatalf("request %d: step %d, want a call per request", i, step)
+		switch {
+		case step == Refuse && i >= 28:
+			// After RLS said OVER_LIMIT to a proxy, the proxy refuses without a call: the
+			// window's count only grows.
+			refused++
+		case step != Call:
+			t.Fatalf("request %d: step %d, want a call", i, step)
 		}
 		rs = append(rs, r)
 		if r.Verdict == Admitted && r.Remaining != int64(25-i-1) {
@@ -50,8 +56,8 @@ func TestSyncExactAcrossProxies(t *testing.T) {
 		t.Errorf("admitted %d, exceeded %d, failed %d; want 25, 15, 0", a, e, f)
 	}
 	key := "up_plan_gold~plan_key_k~1_period_d20260310_" + "1773100800"
-	if got := m.counts[key]; got != 40 || len(m.counts) != 1 {
-		t.Errorf("RLS counts %v, want %s = 40", m.counts, key)
+	if got := m.counts[key]; got != 28 || len(m.counts) != 1 || refused != 12 {
+		t.Errorf("RLS counts %v, %d refused locally; want %s = 28 (25 and one refusal per proxy), 12", m.counts, refused, key)
 	}
 }
 
@@ -196,14 +202,16 @@ func TestCarryOverAtYearBoundary(t *testing.T) {
 		}
 	}
 	newKey := "up_plan_gold~plan_key_k~1_period_m202512_1766016000"
-	// 4 + 3 carried, 6 requests after the boundary.
-	if m.counts[newKey] != 13 {
-		t.Errorf("count after the boundary %d, want 13 (7 carried + 6)", m.counts[newKey])
+	// 4 + 3 carried, then 5 calls: 3 admitted, one refused per proxy; the 6th request is
+	// refused by its proxy without a call.
+	if m.counts[newKey] != 12 {
+		t.Errorf("count after the boundary %d, want 12 (7 carried + 5)", m.counts[newKey])
 	}
-	// Carried once: later requests add only themselves.
-	ps[0].request(t, cfg, m, 0, after.Add(time.Hour))
-	if m.counts[newKey] != 14 {
-		t.Errorf("count %d, want 14", m.counts[newKey])
+	// Carried once: a later request of the first window's proxies carries nothing again.
+	cfg2 := globalCfg(t, `{"limit": 20, "period": "MONTH"}`, `{"cluster": "rls", "domain": "up", "proxies": 2}`)
+	ps[0].request(t, cfg2, m, 0, after.Add(time.Hour)) // a raised limit asks RLS again
+	if m.counts[newKey] != 13 {
+		t.Errorf("count %d, want 13", m.counts[newKey])
 	}
 }
 
