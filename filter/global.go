@@ -215,7 +215,7 @@ func (h *httpContext) finishExceeded(d *core.Decision, t time.Time, reset int64)
 // (requests RLS gave no usable answer for, by the mode that decided), .state_errors.
 type globalMetrics struct {
 	calls, leaseServed, refusedLocal, stateErrors proxywasm.MetricCounter
-	fallbacks                       [4]proxywasm.MetricCounter
+	fallbacks                                     [4]proxywasm.MetricCounter
 }
 
 // newGlobalMetrics defines the counters; a counter the host refuses stays 0, and counting

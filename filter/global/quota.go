@@ -15,10 +15,10 @@ import (
 type Step uint8
 
 const (
-	Admit Step = iota + 1 // admitted from the proxy's lease: no call
-	Call                  // send Ticket.Body to RLS, then Finish with its answer
-	Refuse                // RLS already said OVER_LIMIT in this window: quota exceeded, no call
-	Fail                  // the proxy's own entry could not be read or written: Ticket.Err
+	Admit  Step = iota + 1 // admitted from the proxy's lease: no call
+	Call                   // send Ticket.Body to RLS, then Finish with its answer
+	Refuse                 // RLS already said OVER_LIMIT in this window: quota exceeded, no call
+	Fail                   // the proxy's own entry could not be read or written: Ticket.Err
 )
 
 // Ticket is one request's exchange with RLS, from Begin to Finish.
