@@ -10,18 +10,30 @@ ROOT_ID  ?= usageplans
 LISTEN   ?= 127.0.0.1:8080
 ADMIN    ?= 127.0.0.1:9901
 CONFIG   ?= plugin.json
+# envoyproxy/ratelimit (RLS) for the global-mode tests: the newest version the module proxy
+# serves; `make deps` installs it as $(BIN)/service_cmd.
+RLS_VERSION ?= v1.4.1-0.20260122083618-3fb702589d36
+BIN      ?= build/out/bin
 
-.PHONY: build test bench fuzz run lint check image push manifests clean
+.PHONY: build deps test bench fuzz run lint check image push manifests clean
 
 ## build: the filter module, build/usageplans.wasm (standard Go toolchain, no TinyGo)
 build:
 	$(GO) run ./build/wasmbuild -o $(WASM) -ldflags "-X main.version=$(VERSION)" ./filter
 	$(GO) run ./build/wasmbuild -o $(NOOP) ./host/testdata/noop
 
-## test: vet, then every test, the end-to-end ones against the module just built
-test: build
+## deps: what the tests start besides the module: RLS built from source into $(BIN), and a
+## check that redis-server is installed (it comes from apt: apt-get install redis-server)
+deps:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RLS_VERSION)
+	@test -n "$$USAGEPLANS_REDIS" || command -v redis-server >/dev/null || test -x $(BIN)/redis-server || \
+		{ echo "redis-server not found: apt-get install redis-server (or set USAGEPLANS_REDIS to one)"; exit 1; }
+
+## test: vet, then every test, the end-to-end ones against the module just built and a real
+## Redis and RLS (make deps)
+test: build deps
 	$(GO) vet ./...
-	USAGEPLANS_WASM=$(CURDIR)/$(WASM) USAGEPLANS_NOOP_WASM=$(CURDIR)/$(NOOP) USAGEPLANS_REQUIRE_WASM=1 \
+	USAGEPLANS_WASM=$(CURDIR)/$(WASM) USAGEPLANS_NOOP_WASM=$(CURDIR)/$(NOOP) USAGEPLANS_REQUIRE_WASM=1 USAGEPLANS_REQUIRE_RLS=1 \
 		$(GO) test -count=1 -timeout 15m ./...
 
 ## bench: per-request cost through the host, the filter next to the no-op floor
@@ -45,9 +57,12 @@ push: build
 	@test -n "$(IMAGE)" || { echo "usage: make push IMAGE=registry/repository:tag"; exit 2; }
 	$(GO) run ./build/oci/cmd/wasmimage -wasm $(WASM) -out build/out -push $(IMAGE)
 
-## manifests: copy plugin.json into the Envoy bootstraps after editing it
+## manifests: copy plugin.json into the Envoy bootstraps and Istio manifests after editing it
+## (and build/{envoy,istio}/global/plugin.json, plugin.json plus "global", into the global-mode ones)
 manifests:
 	$(GO) run ./build/envoy/cmd/embedconfig
+	$(GO) run ./build/envoy/cmd/embedconfig -plugin build/envoy/global/plugin.json build/envoy/global/envoy.yaml
+	$(GO) run ./build/envoy/cmd/embedconfig -plugin build/istio/global/plugin.json build/istio/global/wasmplugin.yaml
 
 ## fuzz: every fuzzer of the repository (each func Fuzz* of a tracked _test.go), $(FUZZTIME) each
 FUZZTIME ?= 30s
@@ -62,6 +77,8 @@ fuzz:
 lint:
 	$(GO) vet ./...
 	$(GO) run ./build/envoy/cmd/embedconfig -check
+	$(GO) run ./build/envoy/cmd/embedconfig -check -plugin build/envoy/global/plugin.json build/envoy/global/envoy.yaml
+	$(GO) run ./build/envoy/cmd/embedconfig -check -plugin build/istio/global/plugin.json build/istio/global/wasmplugin.yaml
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 ## check: tidy, vet, gofmt and a clean git status

@@ -120,8 +120,9 @@ type fltSetup struct {
 	logLevel host.LogLevel
 	// wasi and engine select the cpp-host the host reproduces; empty means the defaults (the
 	// oldest profile, V8's restrictions).
-	wasi   host.WASIProfile
-	engine host.Engine
+	wasi     host.WASIProfile
+	engine   host.Engine
+	clusters map[string]string // the host's proxy_http_call clusters (global mode)
 }
 
 func startFilter(t testing.TB, s fltSetup) *fltEnv {
@@ -149,7 +150,8 @@ func newFltRuntime(t testing.TB, s fltSetup) *fltEnv {
 	// The no-op module logs nothing: only the filter's runtimes must show the scan saw lines.
 	e := &fltEnv{t: t, clock: host.NewFakeClock(s.start), scan: &fltLogScan{quiet: s.wasm != nil}}
 	rt, err := host.NewRuntime(ctx, host.Options{Clock: e.clock, CompilationCache: compileCache,
-		LogSink: e.scan.line, LogLevel: s.logLevel, WASI: s.wasi, Engine: s.engine})
+		LogSink: e.scan.line, LogLevel: s.logLevel, WASI: s.wasi, Engine: s.engine,
+		Clusters: s.clusters})
 	if err != nil {
 		t.Fatal(err)
 	}

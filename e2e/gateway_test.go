@@ -47,6 +47,7 @@ type gwSetup struct {
 	workers  int
 	watch    time.Duration          // 0: off
 	options  func(*gateway.Options) // changes the options before the gateway starts
+	clusters map[string]string
 }
 
 func startGateway(t testing.TB, s gwSetup) *gwTest {
@@ -62,7 +63,7 @@ func startGateway(t testing.TB, s gwSetup) *gwTest {
 	o := gateway.Options{
 		Wasm: g.wasm, Config: g.config, Listen: "127.0.0.1:0", Admin: "127.0.0.1:0",
 		Upstream: s.upstream, Workers: s.workers, Log: g.log, AccessLog: g.access,
-		WatchInterval: -1, Clock: g.clock, CompilationCache: compileCache,
+		WatchInterval: -1, Clock: g.clock, CompilationCache: compileCache, Clusters: s.clusters,
 	}
 	if s.watch > 0 {
 		o.WatchInterval = s.watch

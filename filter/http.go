@@ -36,6 +36,22 @@ type httpContext struct {
 	recorded, replied bool
 	// usage is a usage API request waiting for its body (filter/usageapi.go).
 	usage *usageCall
+	// global is the request's exchange with RLS while it is paused on it (global mode).
+	global globalRequest
+}
+
+// OnHttpRequestBody: a usage API call buffers its body (usageapi.go); a request waiting for
+// RLS holds its body back (global.go), since Envoy continues a request whose headers stopped
+// as soon as a body callback answers Continue, which would send it upstream before its quota
+// is decided. Otherwise the body passes.
+func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
+	switch {
+	case h.usage != nil:
+		return h.usageBody(bodySize, endOfStream)
+	case h.global.waiting:
+		return types.ActionPause
+	}
+	return types.ActionContinue
 }
 
 // decidedHook, nil outside tests, runs after the outcome is recorded ("recorded") and after
@@ -55,6 +71,9 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	}
 	h.sentKey = req.Key != "" || h.cfg.KeySource.QueryParameter != "" && strings.IndexByte(req.Path, '?') >= 0
 	d := h.plugin.decider.Decide(h.cfg, req, now(), sharedData{})
+	if needsGlobal(h.cfg, &d) {
+		return h.globalQuota(&d)
+	}
 	return h.act(&d)
 }
 

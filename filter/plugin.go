@@ -8,6 +8,7 @@ import (
 
 	"github.com/usageplans/usageplans/filter/config"
 	"github.com/usageplans/usageplans/filter/core"
+	"github.com/usageplans/usageplans/filter/global"
 )
 
 type vmContext struct{ types.DefaultVMContext }
@@ -22,6 +23,8 @@ type pluginContext struct {
 	metrics *metrics
 	decider core.Decider // one per VM: a VM runs one callback at a time
 	logBuf  []byte       // the decision log line being built; reused, like decider
+	quota   global.Quota // global mode's decisions, one per VM like decider
+	gm      globalMetrics
 }
 
 func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
@@ -56,9 +59,16 @@ func (p *pluginContext) configure(data []byte) bool {
 		configRejected()
 		return false
 	}
+	if cfg.Global != nil && !checkGlobal(cfg) {
+		configRejected()
+		return false
+	}
 	p.cfg = cfg
 	p.metrics = newMetrics(cfg)
 	startUsageReport(cfg.UsageLogSeconds)
+	if cfg.Global != nil {
+		p.gm = newGlobalMetrics()
+	}
 	proxywasm.LogInfof("usageplans %s: configuration accepted: %d plan(s), %d key(s), %d route(s), shadow=%t, failure policy %s",
 		version, len(cfg.Plans), len(cfg.Keys), len(cfg.Routes), cfg.ShadowMode, cfg.FailurePolicy)
 	return true

@@ -59,11 +59,8 @@ func (h *httpContext) usageAPI(req *core.Request, endOfStream bool) (types.Actio
 	return h.answerUsage(call, nil), true
 }
 
-// OnHttpRequestBody buffers an UpdateUsage body until it is complete, then answers.
-func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) (action types.Action) {
-	if h.usage == nil {
-		return types.ActionContinue
-	}
+// usageBody buffers an UpdateUsage body until it is complete, then answers.
+func (h *httpContext) usageBody(bodySize int, endOfStream bool) (action types.Action) {
 	defer h.recoverRequest(&action)
 	if bodySize > maxUsageBody {
 		call := h.usage

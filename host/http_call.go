@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -33,19 +34,43 @@ var httpCallFuncs = []hostFunc{
 	// proxy_http_call(cluster_ptr, cluster_size, headers_ptr, headers_size, body_ptr,
 	//                 body_size, trailers_ptr, trailers_size, timeout_ms, token_ptr) -> status
 	//
-	// Sends an HTTP request to a cluster of Options.Clusters: :method, :path and :authority
-	// come from the headers (pairs serialisation), the URL is the cluster's base URL + :path,
-	// timeout_ms bounds the whole exchange (0: none; above 2^31-1, negative as Envoy's int
-	// sees it: BAD_ARGUMENT). A body gets a content-length header. The call's token (u32,
-	// never 0) is
-	// stored at token_ptr. The answer arrives later through
-	// proxy_on_http_call_response(root_id, token, n_headers, body_size, n_trailers) on the
-	// root context, called under the VM's lock, never beside another call into the VM.
+	// Sends a request to a cluster of Options.Clusters, as Envoy's Http::AsyncClient does.
+	// :method, :path and :authority come from the headers (pairs serialisation); the URL is
+	// the cluster's base URL + :path. A body gets a content-length header. The trailers
+	// (pairs) follow the body on an HTTP/2 cluster (grpc://, or https:// when the server
+	// picks h2); an http:// cluster speaks HTTP/1.1 and drops them, as Envoy's HTTP/1 codec
+	// does without enable_trailers. timeout_ms bounds the whole exchange (0: none; above
+	// 2^31-1, negative as Envoy's int sees it: BAD_ARGUMENT). The call's token (u32, never
+	// 0) is stored at token_ptr.
+	//
+	// The call belongs to the caller's root context, as in proxy-wasm-cpp-host (exports.cc:
+	// contextOrEffectiveContext()->root_context()): the stream that made it may end first,
+	// and the answer still arrives, through proxy_on_http_call_response(root_id, token,
+	// n_headers, body_size, n_trailers) on that root context, called under the VM's lock,
+	// never beside another call into the VM. An answer for a root context that is gone (or a
+	// VM closed or failed) is dropped, as Envoy's ~Context cancels the context's requests.
 	// During that callback the response is readable as the HTTP-call header map (6, with
-	// ":status"), trailers (7) and body buffer (4). A failed exchange (connection error,
-	// timeout) is delivered as Envoy delivers it: 0 headers, 0 body bytes, 0 trailers, the
-	// response maps and body unavailable, and proxy_get_status answering BROKEN_CONNECTION
-	// (11) with the message "reset" during that callback.
+	// ":status"), trailers (7, absent when the response had none) and body buffer (4).
+	//
+	// Errors are delivered as Envoy's AsyncClient delivers them, whose router turns them into
+	// local replies when no response headers came yet:
+	//   - timeout: a 504 with content-length, content-type text/plain and the body
+	//     "upstream request timeout";
+	//   - no connection, or a reset before the headers: a 503 with the body "upstream connect
+	//     error or disconnect/reset before headers. reset reason: connection failure" (Envoy
+	//     appends details that vary by version);
+	//   - for a gRPC request (content-type application/grpc, or application/grpc+... or ;...)
+	//     those replies are trailers-only gRPC answers instead: :status 200, content-type
+	//     application/grpc, grpc-status 14 (UNAVAILABLE, Envoy's mapping of 503 and 504) and
+	//     the text as grpc-message, no body, no trailers;
+	//   - a failure after the response headers (reset, or the timeout firing while the body
+	//     arrives) is Envoy's onHttpCallFailure: 0 headers, 0 body bytes, 0 trailers, the
+	//     response maps and body unavailable, and proxy_get_status answering
+	//     BROKEN_CONNECTION (11) with the message "reset" during that callback.
+	// A gRPC error the server answers itself arrives as the server sent it: grpc-status in
+	// the trailers, or in the headers of a trailers-only response.
+	//
+	// Status:
 	//   - BAD_ARGUMENT: unknown cluster, or :method, :path or :authority missing.
 	//   - INVALID_MEMORY_ACCESS: an argument or token_ptr is out of range.
 	{name: "proxy_http_call", params: i32s(10), results: statusResult, fn: func(v *VM, s []uint64) {
@@ -59,7 +84,7 @@ var httpCallFuncs = []hostFunc{
 		}
 		headers, ok5 := unmarshalPairs(hb)
 		trailers, ok6 := unmarshalPairs(tb)
-		base, known := v.rt.opts.Clusters[cluster]
+		cl, known := v.rt.clusters[cluster]
 		method, _ := headers.Get(":method")
 		path, _ := headers.Get(":path")
 		authority, _ := headers.Get(":authority")
@@ -81,7 +106,7 @@ var httpCallFuncs = []hostFunc{
 			v.http.cancels = map[uint32]context.CancelFunc{}
 		}
 		v.http.cancels[token] = cancel
-		req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, method, cl.base+path, bytes.NewReader(body))
 		if err != nil {
 			delete(v.http.cancels, token)
 			cancel()
@@ -94,34 +119,72 @@ var httpCallFuncs = []hostFunc{
 				req.Header.Add(p[0], p[1])
 			}
 		}
-		if len(trailers) > 0 {
+		if len(trailers) > 0 && cl.trailers {
 			req.Trailer = http.Header{}
 			for _, p := range trailers {
 				req.Trailer.Add(p[0], p[1])
 			}
 		}
+		ct, _ := headers.Get("content-type")
 		v.http.wg.Add(1)
-		// Envoy answers on the root context of the caller (exports.cc: root_context()).
-		go v.runHTTPCall(req, token, v.rootOf(v.contextID()), cancel)
+		go v.runHTTPCall(cl.client, req, isGRPCContentType(ct), token, v.rootOf(v.contextID()), cancel)
 		s[0] = uint64(StatusOK)
 	}},
 }
 
+// isGRPCContentType is Envoy's Grpc::Common::hasGrpcContentType: application/grpc, alone or
+// followed by "+" or ";".
+func isGRPCContentType(ct string) bool {
+	rest, ok := strings.CutPrefix(ct, "application/grpc")
+	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
+}
+
+// Local replies of Envoy's router inside the AsyncClient (router.cc, onUpstreamAbort).
+const (
+	timeoutReplyBody = "upstream request timeout"
+	resetReplyBody   = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+)
+
+// localReply is the response Envoy's AsyncClient delivers when its router answers for the
+// upstream (Http::Utility::sendLocalReply): plain text, or trailers-only gRPC.
+func localReply(code int, text string, grpc bool) *httpCallResponse {
+	if grpc {
+		return &httpCallResponse{headers: Headers{{":status", "200"}, {"content-type", "application/grpc"},
+			{"grpc-status", "14"}, {"grpc-message", text}}}
+	}
+	return &httpCallResponse{
+		headers: Headers{{":status", strconv.Itoa(code)}, {"content-length", strconv.Itoa(len(text))}, {"content-type", "text/plain"}},
+		body:    []byte(text),
+	}
+}
+
+// exchange performs the request and returns what Envoy's AsyncClient would deliver.
+func exchange(client *http.Client, req *http.Request, grpc bool) *httpCallResponse {
+	r, err := client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return localReply(504, timeoutReplyBody, grpc)
+		}
+		return localReply(503, resetReplyBody, grpc)
+	}
+	defer r.Body.Close()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return &httpCallResponse{failed: true} // headers came: Envoy resets the stream
+	}
+	resp := &httpCallResponse{body: body}
+	resp.headers = append(Headers{{":status", strconv.Itoa(r.StatusCode)}}, sortedPairs(r.Header)...)
+	if len(r.Trailer) > 0 {
+		resp.trailers = sortedPairs(r.Trailer)
+	}
+	return resp
+}
+
 // runHTTPCall performs the exchange off the VM, then delivers the answer under the VM's lock.
-func (v *VM) runHTTPCall(req *http.Request, token, root uint32, cancel context.CancelFunc) {
+func (v *VM) runHTTPCall(client *http.Client, req *http.Request, grpc bool, token, root uint32, cancel context.CancelFunc) {
 	defer v.http.wg.Done()
 	defer cancel()
-	resp := &httpCallResponse{failed: true}
-	if r, err := v.rt.client.Do(req); err == nil {
-		body, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err == nil {
-			resp.failed = false
-			resp.headers = append(Headers{{":status", strconv.Itoa(r.StatusCode)}}, sortedPairs(r.Header)...)
-			resp.body = body
-			resp.trailers = sortedPairs(r.Trailer)
-		}
-	}
+	resp := exchange(client, req, grpc)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.http.cancels, token)

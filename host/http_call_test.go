@@ -88,7 +88,7 @@ func TestHTTPCall(t *testing.T) {
 	})
 	t.Run("timeout", func(t *testing.T) {
 		// The handler blocks until the test ends, so only the call's own timeout ends it;
-		// Envoy then answers with no headers, no body, no trailers.
+		// Envoy's AsyncClient then answers with its router's local reply, a 504.
 		slow := &Request{Headers: Headers{{":authority", "a"}, {":path", "/"}, {":method", "GET"},
 			{"x-op", "httpcall"}, {"x-cluster", "slowauth"}, {"x-timeout", "50"}}}
 		rt := newRuntime(t, Options{Clusters: map[string]string{"slowauth": srv.URL + "/?x=slow&"}})
@@ -99,8 +99,8 @@ func TestHTTPCall(t *testing.T) {
 		if _, err := p.Do(ctx, slow, up.upstream); err != nil {
 			t.Fatal(err)
 		}
-		if got := resultOf(t, up.last(t), "httpcall"); got != "0||" {
-			t.Errorf("result after the timeout = %q, want 0||", got)
+		if got := resultOf(t, up.last(t), "httpcall"); got != "3|504|upstream request timeout" {
+			t.Errorf("result after the timeout = %q, want 3|504|upstream request timeout", got)
 		}
 	})
 }

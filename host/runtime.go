@@ -57,10 +57,12 @@ type Options struct {
 	LogWriter io.Writer
 	// LogCapacity bounds the lines each VM keeps for VM.Logs (oldest dropped); 0 means 1000.
 	LogCapacity int
-	// Clusters maps the cluster names that proxy_http_call accepts to base URLs
-	// ("http://127.0.0.1:8081"); the request's :path is appended to the base URL.
+	// Clusters maps the cluster names that proxy_http_call accepts to URLs: grpc://HOST:PORT
+	// for an HTTP/2 cleartext (gRPC) cluster, http:// (HTTP/1.1) or https:// with an optional
+	// path prefix; the request's :path is appended. NewRuntime rejects any other value.
 	Clusters map[string]string
-	// HTTPClient performs proxy_http_call requests; nil means a default client.
+	// HTTPClient performs proxy_http_call requests to http:// and https:// clusters; nil
+	// means a default client. grpc:// clusters use the host's own HTTP/2 cleartext client.
 	HTTPClient *http.Client
 	// CompilationCache is shared by runtimes that pass the same cache (tests pass one for the
 	// whole binary); nil means a cache private to this runtime.
@@ -75,13 +77,14 @@ const maxMemoryPages = 1 << 30 / 65536
 // Runtime owns the wazero runtime, the host modules and the process-wide shared data. Safe
 // for concurrent use.
 type Runtime struct {
-	opts    Options
-	clock   Clock
-	wz      wazero.Runtime
-	shared  *sharedData
-	envMod  api.Module
-	profile *wasiProfile
-	client  *http.Client
+	opts     Options
+	clock    Clock
+	wz       wazero.Runtime
+	shared   *sharedData
+	envMod   api.Module
+	profile  *wasiProfile
+	client   *http.Client
+	clusters map[string]cluster
 
 	logWriterMu sync.Mutex // one line at a time into Options.LogWriter
 
@@ -142,6 +145,10 @@ func NewRuntime(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	if r.client == nil {
 		r.client = &http.Client{}
+	}
+	if r.clusters, err = resolveClusters(opts.Clusters, r.client); err != nil {
+		r.wz.Close(ctx)
+		return nil, err
 	}
 	if r.envMod, err = instantiateEnv(ctx, r.wz); err != nil {
 		r.wz.Close(ctx)

@@ -65,6 +65,9 @@ type Config struct {
 	// UsageLogSeconds is the interval of the usage report, one log line per key that made
 	// requests today (0: off).
 	UsageLogSeconds int
+	// Global is the global mode (quotas counted by the Rate Limit Service across the
+	// fleet); nil in local mode.
+	Global *Global
 
 	responses [numResponseTypes]Response
 	keys      map[Digest]*Key

@@ -98,7 +98,8 @@ type parser struct {
 	plans  map[string]*Plan
 	keyIDs map[string]*Key
 
-	apiKeySources []member // apis[i].apiKeySource, checked against the top-level one
+	apiKeySources []member         // apis[i].apiKeySource, checked against the top-level one
+	quotaPaths    map[*Plan]string // where each plan's quota is, for the global section's errors
 }
 
 var (
@@ -108,6 +109,7 @@ var (
 		"apiKeySource", "apiKeyHeader", "apiKeyQueryParameter", "authorizer",
 		"stripApiKey", "identityHeaders", "rateLimitHeaders", "shadowMode",
 		"failurePolicy", "namespace", "casRetries", "responses", "usageApi", "usageLogSeconds",
+		"global",
 	}
 	apiFields        = []string{"id", "name", "description", "resources", "stages", "apiKeySource"}
 	apiIgnored       = []string{"createdDate", "version", "endpointConfiguration", "binaryMediaTypes", "minimumCompressionSize", "tags", "warnings", "disableExecuteApiEndpoint", "rootResourceId", "policy"}
@@ -201,5 +203,8 @@ func (p *parser) config(root gjson.Result) *Config {
 	}
 	p.usageLog(&f)
 	c.planIDs, c.keyIDs = p.plans, p.keyIDs
+	if v, ok := f.get("global"); ok {
+		p.global(v, "global")
+	}
 	return c
 }

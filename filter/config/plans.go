@@ -45,6 +45,7 @@ func (p *parser) plan(v gjson.Result, path string) {
 	}
 	if q, ok := f.get("quota"); ok {
 		pl.Quota = p.quota(q, field(path, "quota"))
+		p.noteQuotaPath(pl, field(path, "quota"))
 	}
 	if as, ok := f.get("apiStages"); ok {
 		for _, e := range p.list(as, field(path, "apiStages"), "") {

@@ -275,10 +275,7 @@ func failure(d Decision, err error) Decision {
 // limit checks then commits every limit of the request; see the package doc.
 func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now time.Time, store state.Store) Decision {
 	lims := cfg.AppendLimits(dc.limits[:0], d.Plan, m)
-	var quota *limit.Quota
-	if d.Plan != nil {
-		quota = d.Plan.Quota
-	}
+	quota := localQuota(cfg, d.Plan)
 	// Group the limits into entries: AppendLimits puts the per-key ones first.
 	ents := dc.entries[:0]
 	i := 0
@@ -383,7 +380,7 @@ func (dc *Decider) limit(cfg *config.Config, d Decision, m config.Match, now tim
 	}
 	dc.recordUsage(cfg, &d, now, store)
 	if dc.headers {
-		d.RateLimit = binding(d.Plan, lims, res, qr, qa, now)
+		d.RateLimit = binding(quota, lims, res, qr, qa, now)
 	}
 	return d
 }
@@ -569,17 +566,14 @@ func throttledReason(l config.Level) string {
 	return "throttled by " + l.String() + " limit"
 }
 
-// binding picks the limit with the fewest requests left after an admitted request.
-func binding(plan *config.Plan, lims []config.Limit, res []result, qr quotaResult, qa *limit.QuotaAt, now time.Time) RateLimit {
+// binding picks the limit with the fewest requests left after an admitted request; quota
+// is the one counted here (nil in global mode or without one).
+func binding(quota *limit.Quota, lims []config.Limit, res []result, qr quotaResult, qa *limit.QuotaAt, now time.Time) RateLimit {
 	b := -1 // the binding bucket
 	for j := range lims {
 		if b < 0 || res[j].remaining() < res[b].remaining() {
 			b = j
 		}
-	}
-	var quota *limit.Quota
-	if plan != nil {
-		quota = plan.Quota
 	}
 	if quota != nil && (b < 0 || qa.Remaining(qr.counter) < res[b].remaining()) {
 		return quotaRateLimit(quota, qr, qa, now)

@@ -33,6 +33,8 @@ Usage:
   usageplans serve [flags]      serve the filter locally, like one Envoy with N workers
   usageplans validate FILE      check a plugin configuration with the filter's own parser
   usageplans keys COMMAND       generate, hash, check, import and rotate API keys
+  usageplans ratelimit-config FILE
+                                print the Rate Limit Service configuration its global mode needs
 
 Run "usageplans COMMAND --help" for the flags of a command.
 `
@@ -50,6 +52,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return validate(args[1:], stdout, stderr)
 	case "keys":
 		return keys.Main(args[1:], keys.Env{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr})
+	case "ratelimit-config":
+		return ratelimitConfig(args[1:], stdout, stderr, time.Now())
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return ExitOK
@@ -132,6 +136,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.VMID, "vm-id", "usageplans", "the `vm_id`: VMs with the same vm_id share data")
 	fs.StringVar(&o.RootID, "root-id", "usageplans", "the `root_id` (plugin_root_id)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "the filter's log `level`: trace, debug, info, warn, error or critical")
+	o.Clusters = clusterFlag{}
+	fs.Var(clusterFlag(o.Clusters), "cluster", "a cluster `NAME=URL` the filter may call (repeatable): grpc://HOST:PORT (HTTP/2 cleartext, e.g. envoyproxy/ratelimit's gRPC port), http://... or https://...")
 	demo := fs.Bool("print-demo", false, "before listening, print the demo keys of the configuration and curl lines to try them")
 	watch := fs.Duration("watch", time.Second, "how often to check --wasm and --config for changes (0 turns it off)")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")

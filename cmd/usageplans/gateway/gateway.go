@@ -34,6 +34,9 @@ type Options struct {
 
 	// Upstream is where admitted requests go: a base URL, or "echo" (the default).
 	Upstream string
+	// Clusters are clusters the filter may call with proxy_http_call besides the routes'
+	// upstreams (host.CheckClusterURL): name to URL. A name may not be a route's cluster.
+	Clusters map[string]string
 	// Routes is an optional routes file; without it every request has the route name
 	// "default" and goes to Upstream.
 	Routes string
@@ -241,10 +244,14 @@ func (g *Gateway) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--config: %w", err)
 	}
+	all, err := withClusters(clusters(g.routes), o.Clusters)
+	if err != nil {
+		return err
+	}
 	g.rt, err = host.NewRuntime(ctx, host.Options{
 		LogLevel: level,
 		Clock:    o.Clock,
-		Clusters: clusters(g.routes),
+		Clusters: all,
 		LogSink: func(e host.LogEntry) {
 			fmt.Fprintf(g.log, "%s filter %s#%d %s: %s\n", e.Time.UTC().Format(time.RFC3339), e.VMID, e.Worker, e.Level, e.Message)
 		},

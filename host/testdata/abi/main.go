@@ -242,6 +242,37 @@ func (s *stream) run(op string) types.Action {
 		err2 := proxywasm.AddHttpRequestHeader("x-after-resume", "1")
 		proxywasm.LogInfof("resume: %s, add after resume: %s", errName(err), errName(err2))
 		return types.ActionPause
+	case "grpccall", "grpccall-detached":
+		// A gRPC unary call over proxy_http_call: the framed message comes hex-encoded in
+		// x-body, the method path in x-path; x-trailer adds a request trailer. The answer is
+		// described by describeCall: into x-r-grpccall, resuming the request, or for
+		// grpccall-detached (the stream goes on at once and may be over when the answer
+		// comes) into shared data under "grpccall".
+		timeout, _ := strconv.Atoi(header("x-timeout"))
+		body, _ := hex.DecodeString(header("x-body"))
+		var trailers [][2]string
+		if t := header("x-trailer"); t != "" {
+			trailers = [][2]string{{"x-req-trailer", t}}
+		}
+		_, err := proxywasm.DispatchHttpCall(header("x-cluster"), [][2]string{{":method", "POST"}, {":path", header("x-path")},
+			{":authority", "ratelimit"}, {"content-type", "application/grpc"}, {"te", "trailers"}},
+			body, trailers, uint32(timeout), func(nh, bodySize, nt int) {
+				d := describeCall(nh, bodySize, nt)
+				if op == "grpccall-detached" {
+					proxywasm.SetSharedData("grpccall", []byte(d), 0)
+					return
+				}
+				result(op, d)
+				proxywasm.ResumeHttpRequest()
+			})
+		if err != nil {
+			result(op, "dispatch:"+errName(err))
+			return types.ActionContinue
+		}
+		if op == "grpccall-detached" {
+			return types.ActionContinue
+		}
+		return types.ActionPause
 	case "httpcall", "httpcall-local", "httpcall-panic":
 		timeout, _ := strconv.Atoi(header("x-timeout"))
 		cluster := header("x-cluster")
@@ -272,6 +303,27 @@ func (s *stream) run(op string) types.Action {
 		return types.ActionPause
 	}
 	return types.ActionContinue
+}
+
+// describeCall renders an HTTP call's answer during proxy_on_http_call_response:
+// "<n_headers>|<n_trailers>|<headers>|<trailers>|<body hex>", maps as "k=v;k=v" without
+// the date header (which changes), absent maps as "none".
+func describeCall(nh, bodySize, nt int) string {
+	pairs := func(hs [][2]string, err error) string {
+		if err != nil {
+			return "none"
+		}
+		var b []string
+		for _, h := range hs {
+			if h[0] != "date" {
+				b = append(b, h[0]+"="+h[1])
+			}
+		}
+		return strings.Join(b, ";")
+	}
+	body, _ := proxywasm.GetHttpCallResponseBody(0, bodySize)
+	return strconv.Itoa(nh) + "|" + strconv.Itoa(nt) + "|" + pairs(proxywasm.GetHttpCallResponseHeaders()) + "|" +
+		pairs(proxywasm.GetHttpCallResponseTrailers()) + "|" + hex.EncodeToString(body)
 }
 
 // casIncrement adds one to a decimal counter in shared data with a bounded CAS loop.

@@ -1,0 +1,333 @@
+package global
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/usageplans/usageplans/filter/config"
+	"github.com/usageplans/usageplans/filter/rls"
+	"github.com/usageplans/usageplans/filter/state"
+)
+
+// Step is what Begin decided.
+type Step uint8
+
+const (
+	Admit  Step = iota + 1 // admitted from the proxy's lease: no call
+	Call                   // send Ticket.Body to RLS, then Finish with its answer
+	Refuse                 // RLS already said OVER_LIMIT in this window: quota exceeded, no call
+	Fail                   // the proxy's own entry could not be read or written: Ticket.Err
+)
+
+// Ticket is one request's exchange with RLS, from Begin to Finish.
+type Ticket struct {
+	Plan   *config.Plan
+	Key    *config.Key
+	Window Window
+	// Body is the framed gRPC request (Call); it is the Quota's buffer, valid until the
+	// next Begin.
+	Body []byte
+	// Own is what the call asks for this request: 1, or a lease's chunk. Claimed is the
+	// Pending it carries along; Owned says it is the proxy's owned call (see
+	// Entry.FlightUntil).
+	Own, Claimed int64
+	Owned        bool
+	Refused      bool // Refuse: the window's count is known to be over the limit
+	Err          error
+}
+
+// Answer is what came back from the call: the HTTP-call response, or Failed when there was
+// none (timeout, reset, unknown cluster at dispatch).
+type Answer struct {
+	Failed            bool
+	Headers, Trailers [][2]string
+	Body              []byte
+}
+
+// Verdict is Finish's decision.
+type Verdict uint8
+
+const (
+	Admitted Verdict = iota + 1
+	Exceeded         // RLS said OVER_LIMIT, or LOCAL's share is spent
+	Failed           // CLOSED: answer with the failure response
+)
+
+// Result is the outcome of a request that needed the global quota.
+type Result struct {
+	Verdict Verdict
+	// Fallback is the failure mode that decided (RLS gave no usable answer), 0 when RLS did.
+	Fallback config.GlobalFailure
+	// Remaining is what RLS said is left of the period's limit (-1 unknown); Reset is the
+	// end of the period, Unix seconds.
+	Remaining, Reset int64
+	// Err is why RLS's answer was not used (Fallback set), or a state write that failed
+	// after the decision (then a lease or a carry-over may be lost: log it).
+	Err      error
+	StateErr error
+}
+
+// Quota runs global-mode decisions; it reuses its buffers, so one Quota serves one request
+// at a time (one per VM).
+type Quota struct {
+	buf, body []byte
+	resp      rls.Response
+	descs     [1]rls.Descriptor
+	entries   [3]rls.Entry
+	limit     rls.Limit
+
+	namesOf *config.Config
+	names   map[pair]*names
+}
+
+type pair struct {
+	plan *config.Plan
+	key  *config.Key
+}
+
+// names are built once per configuration: the entry key and the descriptor values.
+type names struct{ entry, plan, key string }
+
+// The descriptor of the filter's configure-time check (hits_addend 0). RLS's
+// configuration (usageplans ratelimit-config) gives it a limit, so that an answer with a
+// current_limit proves RLS loaded the domain: for a domain it does not have, RLS answers OK
+// without a limit, and ignores the limits the filter sends, admitting everything.
+const (
+	CheckKey   = "usageplans-check"
+	CheckValue = "domain"
+)
+
+// Errors of Finish that say what RLS answered.
+var (
+	ErrNoStatus = errors.New("global: RLS answered without one status per descriptor")
+	ErrUnknown  = errors.New("global: RLS answered code UNKNOWN")
+)
+
+// Begin starts the global quota check of an admitted request of key in plan: it settles
+// the proxy's entry at now (a new period, an RLS window boundary, an owned call whose
+// answer was lost) and then serves the request from the lease or prepares the call.
+func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, now time.Time, store state.Store) Ticket {
+	g := cfg.Global
+	n := qt.namesFor(cfg, plan, key)
+	nowS, nowMS := now.Unix(), now.UnixMilli()
+	t := Ticket{Plan: plan, Key: key, Window: WindowAt(plan.Quota, nowS)}
+	leased := false
+	err := update(store, n.entry, cfg.CASRetries, &qt.buf, func(e *Entry) bool {
+		t.Own, t.Claimed, t.Owned, t.Refused, leased = 1, 0, false, false, false
+		settle(e, t.Window, nowMS)
+		if e.Over > 0 && plan.Quota.Limit <= e.Over-1 {
+			t.Refused = true
+			return true // settle may have changed the entry
+		}
+		if g.Mode == config.Lease && e.Lease > 0 {
+			e.Lease--
+			leased = true
+			return true
+		}
+		if e.FlightUntil == 0 && (g.Mode == config.Lease || e.Pending > 0 && e.Failing == 0) {
+			t.Owned = true
+			if e.Failing == 0 {
+				t.Claimed = e.Pending
+			}
+			if g.Mode == config.Lease {
+				t.Own = Chunk(g, plan.Quota.Limit, e.Remaining)
+			}
+			e.Pending, e.FlightPending = 0, t.Claimed
+			e.FlightUntil = nowMS + flightMS(g)
+		}
+		return true
+	})
+	if err != nil {
+		t.Err = err
+		return t
+	}
+	if leased || t.Refused {
+		t.Body = nil
+		return t
+	}
+	qt.limit = rls.Limit{RequestsPerUnit: uint32(plan.Quota.Limit), Unit: t.Window.Unit}
+	qt.entries = [3]rls.Entry{{Key: "plan", Value: n.plan}, {Key: "key", Value: n.key}, {Key: "period", Value: PeriodID(plan.Quota, t.Window)}}
+	qt.descs[0] = rls.Descriptor{Entries: qt.entries[:], Limit: &qt.limit, Hits: uint64(t.Own + t.Claimed), HasHits: true}
+	qt.body = rls.AppendRequestFrame(qt.body[:0], &rls.Request{Domain: g.Domain, Descriptors: qt.descs[:]})
+	t.Body = qt.body
+	return t
+}
+
+// StepOf says what the adapter does with a Ticket from Begin.
+func (t *Ticket) StepOf() Step {
+	switch {
+	case t.Err != nil:
+		return Fail
+	case t.Refused:
+		return Refuse
+	case t.Body == nil:
+		return Admit
+	}
+	return Call
+}
+
+// settle brings e to now: a new period starts from nothing (what the proxy owed the old
+// one is dropped with it: RLS's count of that period no longer matters), an RLS window
+// boundary inside the period moves what the proxy admitted so far into Pending (the
+// carry-over, once per boundary), and an owned call past its deadline gives its claim back.
+func settle(e *Entry, w Window, nowMS int64) {
+	if e.Period != w.Start {
+		*e = Entry{Period: w.Start, Engine: w.Engine, Remaining: -1}
+		return
+	}
+	if w.Engine > e.Engine {
+		// The new RLS window needs everything this proxy admitted in the period; what it
+		// still owed the old window (carry or replay) no longer matters there.
+		e.Pending, e.FlightPending = e.Admitted, 0
+		e.Engine, e.Over = w.Engine, 0
+	}
+	if e.FlightUntil != 0 && nowMS >= e.FlightUntil {
+		e.Pending += e.FlightPending
+		e.FlightUntil, e.FlightPending = 0, 0
+	}
+}
+
+// flightMS is how long an owned call may stay unanswered before the proxy takes its answer
+// as lost: the host answers (or fails) every call within its timeout, so twice that and a
+// second is past any answer that can still come.
+func flightMS(g *config.Global) int64 { return 2*int64(g.TimeoutMS) + 1000 }
+
+// Chunk is the lease a proxy asks for, given RLS's last remaining count (-1 unknown): a
+// share of what is left, remaining / (2 × proxies), at least 1 and at most MaxChunk, so
+// that near the limit leases shrink to single requests.
+func Chunk(g *config.Global, limit, remaining int64) int64 {
+	r := remaining
+	if r < 0 {
+		r = limit
+	}
+	return min(max(r/(2*g.Proxies), 1), g.MaxChunk)
+}
+
+// Finish decides the request from the call's answer and settles the proxy's entry.
+func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, store state.Store) Result {
+	g := cfg.Global
+	r := Result{Remaining: -1, Reset: t.Window.End}
+	st, err := qt.read(a)
+	n := qt.namesFor(cfg, t.Plan, t.Key)
+	nowS, nowMS := now.Unix(), now.UnixMilli()
+	w := WindowAt(t.Plan.Quota, nowS)
+	if err == nil {
+		r.Verdict = Exceeded
+		if st.Code == rls.CodeOK {
+			r.Verdict, r.Remaining = Admitted, int64(st.Remaining)
+		} else {
+			r.Remaining = 0
+		}
+	} else {
+		r.Err, r.Fallback = err, g.FailureMode
+		switch g.FailureMode {
+		case config.GlobalOpen:
+			r.Verdict = Admitted
+		case config.GlobalClosed:
+			r.Verdict = Failed
+		}
+	}
+	r.StateErr = update(store, n.entry, max(cfg.CASRetries, 16), &qt.buf, func(e *Entry) bool {
+		if e.Period != t.Window.Start {
+			// The period ended while the call was in flight: the answer decides this
+			// request, the new period's entry owes nothing for it. Under LOCAL the request
+			// is refused: the old period's local share cannot be counted any more.
+			if r.Fallback == config.GlobalLocal {
+				r.Verdict = Exceeded
+			}
+			return false
+		}
+		settle(e, w, nowMS)
+		if t.Owned && e.FlightUntil != 0 {
+			e.FlightUntil, e.FlightPending = 0, 0
+			if err != nil && t.Window.Engine == e.Engine {
+				e.Pending += t.Claimed // it may have been counted: sent again, on the safe side
+			}
+		}
+		if err == nil {
+			e.Outage, e.Failing = 0, 0
+			e.Remaining = r.Remaining
+			if t.Window.Engine == e.Engine {
+				e.Over = 0
+				if r.Verdict == Exceeded {
+					e.Over = t.Plan.Quota.Limit + 1
+				}
+			}
+			if r.Verdict == Admitted {
+				e.Admitted += t.Own
+				if t.Owned && g.Mode == config.Lease {
+					e.Lease += t.Own - 1
+				}
+			}
+			return true
+		}
+		e.Failing = 1
+		if g.FailureMode == config.GlobalLocal {
+			if e.Outage < Share(g, t.Plan.Quota.Limit, e.Remaining) {
+				e.Outage++
+				e.Admitted++
+				e.Pending++
+				r.Verdict = Admitted
+			} else {
+				r.Verdict = Exceeded
+			}
+		}
+		return true
+	})
+	return r
+}
+
+// Share is what LOCAL admits of one key on one proxy while RLS cannot answer: RLS's last
+// remaining count as this proxy saw it (the period's limit when it saw none), divided by
+// the number of proxies.
+func Share(g *config.Global, limit, remaining int64) int64 {
+	r := remaining
+	if r < 0 {
+		r = limit
+	}
+	return r / g.Proxies
+}
+
+// read checks the answer and returns the status of the one descriptor sent.
+func (qt *Quota) read(a Answer) (rls.Status, error) {
+	if a.Failed {
+		return rls.Status{}, errors.New("global: no answer from RLS (timeout or connection failure)")
+	}
+	if err := rls.CallStatus(a.Headers, a.Trailers); err != nil {
+		return rls.Status{}, err
+	}
+	msg, err := rls.Unframe(a.Body)
+	if err != nil {
+		return rls.Status{}, err
+	}
+	if err := rls.DecodeResponse(msg, &qt.resp); err != nil {
+		return rls.Status{}, err
+	}
+	if len(qt.resp.Statuses) != 1 {
+		return rls.Status{}, fmt.Errorf("%w: %d statuses for 1 descriptor", ErrNoStatus, len(qt.resp.Statuses))
+	}
+	st := qt.resp.Statuses[0]
+	if st.Code == rls.CodeUnknown {
+		return rls.Status{}, ErrUnknown
+	}
+	return st, nil
+}
+
+func (qt *Quota) namesFor(cfg *config.Config, plan *config.Plan, key *config.Key) *names {
+	if qt.namesOf != cfg {
+		qt.namesOf, qt.names = cfg, make(map[pair]*names)
+	}
+	n := qt.names[pair{plan, key}]
+	if n == nil {
+		n = &names{entry: EntryKey(cfg.Namespace, plan.ID, key.ID), plan: Value(plan.ID), key: Value(key.ID)}
+		qt.names[pair{plan, key}] = n
+	}
+	return n
+}
+
+// Value is a configuration id as a descriptor value: ids hold letters, digits, '-', '.'
+// and '_'; RLS joins its Redis keys with '_' without escaping, so '_' becomes '~', which no
+// id holds (the mapping stays one to one).
+func Value(id string) string { return strings.ReplaceAll(id, "_", "~") }
