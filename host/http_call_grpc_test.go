@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +289,22 @@ func TestClusterURLs(t *testing.T) {
 		} else if c.want != "" {
 			t.Errorf("%s: accepted, want %q", c.url, c.want)
 		}
+	}
+}
+
+// An http:// cluster speaks HTTP/1.1, where Envoy's codec drops request trailers (without
+// http_protocol_options.enable_trailers): the server sees none. (The host does not hand them
+// to Go's client, which would not send them beside a content-length either.)
+func TestHTTP1ClusterDropsRequestTrailers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		w.Header().Set("X-Seen", r.Proto+" trailer="+r.Trailer.Get("X-Req-Trailer"))
+	}))
+	defer srv.Close()
+	rt := newRuntime(t, Options{Clusters: map[string]string{"plain": srv.URL}})
+	p := newPlugin(t, rt, "abi", PluginConfig{})
+	r := grpcCall(t, p, "plain", "/x", []byte("hi"), "x-trailer", "t1")
+	if want := ":status=200;content-length=0;x-seen=HTTP/1.1 trailer="; r.headers != want {
+		t.Errorf("headers %q, want %q", r.headers, want)
 	}
 }
