@@ -208,7 +208,10 @@ func TestServeFlagsDocumented(t *testing.T) {
 		t.Fatalf("found %d flags in serve --help:\n%s", len(flags), help)
 	}
 	for _, f := range flags {
-		name, def := f[1], "false"
+		name, def := f[1], "false" // a bool flag's help line names no value and no default
+		if first, _, _ := strings.Cut(f[0], "\n"); strings.TrimSpace(first) != "-"+name {
+			def = "none" // a flag that takes a value and prints no default (--cluster)
+		}
 		if m := defaultRe.FindStringSubmatch(strings.TrimSpace(f[2])); m != nil {
 			def = m[1]
 		}
