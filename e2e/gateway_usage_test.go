@@ -372,3 +372,44 @@ func TestUsageEntryUnreadable(t *testing.T) {
 		t.Fatalf("%d warn lines, want 3", warned)
 	}
 }
+
+// TestUsageRouteQueryKey: with apiKeyQueryParameter configured, an admin key is read only
+// from the key header: the same key in the query string is not one (403), and the usage
+// route takes the parameter out of :path, which Envoy's access log reads after the reply.
+func TestUsageRouteQueryKey(t *testing.T) {
+	e := startFilter(t, fltSetup{config: fltOptions(`"apiKeyQueryParameter": "api_key"`,
+		`"usageApi": {"adminKeys": [{"id": "ops", "valueSha256": "`+sha256Hex(usageAdminKey)+`"}]}`)})
+	for _, tt := range []struct {
+		name    string
+		headers [][2]string
+		status  int
+	}{
+		{"query only", nil, 403},
+		{"header and query", [][2]string{{"x-api-key", usageAdminKey}}, 200},
+	} {
+		s, err := e.plugin.NewStream(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := append([][2]string{{":method", "GET"}, {":authority", "api.example.com"},
+			{":path", "/usageplans/daily/usage?startDate=2026-03-10&api_key=" + usageAdminKey + "&endDate=2026-03-10"}}, tt.headers...)
+		if act, err := s.RequestHeaders(hs, true); err != nil || act != host.ActionPause {
+			t.Fatalf("%s: %v %v, want paused", tt.name, act, err)
+		}
+		l := s.LocalResponse()
+		if l == nil || l.Status != tt.status {
+			t.Fatalf("%s: local response %+v, want %d", tt.name, l, tt.status)
+		}
+		if tt.status == 200 && string(l.Body) != `{"usagePlanId":"daily","startDate":"2026-03-10","endDate":"2026-03-10","values":{"daily-key":[[0,3]]}}` {
+			t.Errorf("%s: body %s", tt.name, l.Body)
+		}
+		h := s.Headers(host.MapRequestHeaders)
+		if p, _ := h.Get(":path"); p != "/usageplans/daily/usage?startDate=2026-03-10&endDate=2026-03-10" {
+			t.Errorf("%s: :path after the answer %q, want it without api_key", tt.name, p)
+		}
+		if _, key := h.Get("x-api-key"); key {
+			t.Errorf("%s: the admin key header is still on the request", tt.name)
+		}
+		s.Close()
+	}
+}

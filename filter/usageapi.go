@@ -24,8 +24,9 @@ var stateUsageAPI = []byte("usage_api")
 
 // usageAPI answers a request under usageApi.pathPrefix as a local reply, or reports false
 // when the request is not for the usage API. Such a request is never decided, counted
-// against a plan or sent upstream; the admin key is read from the key header and removed
-// (Envoy's access log reads the headers after a local reply).
+// against a plan or sent upstream; the admin key is read from the key header and removed,
+// and the key's query parameter taken out of :path (Envoy's access log reads the headers
+// after a local reply).
 func (h *httpContext) usageAPI(req *core.Request, endOfStream bool) (types.Action, bool) {
 	rest, ok := h.cfg.UsageAPIPath(req.Path)
 	if !ok {
@@ -34,11 +35,17 @@ func (h *httpContext) usageAPI(req *core.Request, endOfStream bool) (types.Actio
 	u := h.cfg.UsageAPI
 	h.recorded = true // not a plan's request: a panic from here on is not counted as one
 	_ = proxywasm.SetProperty(stateOutcome, stateUsageAPI)
-	value := req.Key
-	if len(h.cfg.KeySource.Property) > 0 || h.cfg.KeySource.Header != u.Header {
-		value, _ = proxywasm.GetHttpRequestHeader(u.Header)
-	}
+	// An admin key comes from the key header only: req.Key may come from a property or
+	// from apiKeyQueryParameter, and a key in the query string is one that lands in logs.
+	value, _ := proxywasm.GetHttpRequestHeader(u.Header)
 	_ = proxywasm.RemoveHttpRequestHeader(u.Header)
+	path := req.Path
+	if q := h.cfg.KeySource.QueryParameter; q != "" {
+		if stripped, ok := removeQueryParam(path, q); ok {
+			path = stripped
+			_ = proxywasm.ReplaceHttpRequestHeader(":path", path)
+		}
+	}
 	h.metrics.usageAPI(usageRequests)
 	admin, ok := u.Admin(value)
 	if !ok {
@@ -48,7 +55,7 @@ func (h *httpContext) usageAPI(req *core.Request, endOfStream bool) (types.Actio
 			Headers: [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "ForbiddenException"}}}), true
 	}
 	target := rest
-	if _, q, ok := strings.Cut(req.Path, "?"); ok {
+	if _, q, ok := strings.Cut(path, "?"); ok {
 		target += "?" + q
 	}
 	call := &usageCall{method: req.Method, target: target, admin: admin}

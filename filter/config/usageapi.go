@@ -126,8 +126,8 @@ func (p *parser) usageAPI(v gjson.Result, path string) {
 		} else {
 			copy(d[:], b)
 		}
-		if k := p.cfg.keys[d]; k != nil {
-			p.add(sp, "is the digest of API key %q: an admin key must not be an API key", k.ID)
+		if owner := p.digestOwner(d); owner != "" {
+			p.add(sp, "is the digest of %s: an admin key must not be an API key", owner)
 			continue
 		}
 		if prev, dup := u.admins[d]; dup {
