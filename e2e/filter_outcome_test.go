@@ -72,7 +72,8 @@ func TestFilterOutcomeNames(t *testing.T) {
 	defer close(stop)
 
 	var mu sync.Mutex
-	var failed, allowed, contended, sent uint64
+	var failed, allowed, contended, usageLost, sent uint64
+	const usageLostPre = `usageplans: usage entry not read or not written (state: compare-and-swap attempts exhausted: 1 attempts on "usageplans:usage:bench:bench-key"): outcome=allowed `
 	deadline := time.Now().Add(time.Minute)
 	for failed == 0 || contended == 0 {
 		if time.Now().After(deadline) {
@@ -111,6 +112,12 @@ func TestFilterOutcomeNames(t *testing.T) {
 						}
 					case local == nil:
 						allowed++
+						// The two workers also race on the key's usage record (plan bench has a
+						// quota): a lost race there is its own warn line and counter.
+						if len(got) > 0 && strings.HasPrefix(got[len(got)-1], usageLostPre) {
+							usageLost++
+							got = got[:len(got)-1]
+						}
 						if string(outcome) != "allowed" || len(got) > 1 || len(got) == 1 && got[0] != contendedLine {
 							t.Errorf("admitted: filter state %q, log lines %q; want allowed, and none or\n%s", outcome, got, contendedLine)
 						}
@@ -134,5 +141,6 @@ func TestFilterOutcomeNames(t *testing.T) {
 	e.wantCounters(t, map[string]uint64{
 		"usageplans.requests.failure": failed, "usageplans.plan.bench.failure": failed,
 		"usageplans.requests.allowed": allowed, "usageplans.requests.cas_exhausted": failed + contended,
+		"usageplans.usage.failed": usageLost,
 	})
 }

@@ -35,6 +35,9 @@ func (v *VM) continueStream(t StreamType) Status {
 		return StatusOK
 	}
 	s.stopped[t], s.dataStopped[t], s.continued[t] = false, false, true
+	if t == StreamRequest {
+		s.bufferingReq = false // the buffered body goes on; the next chunk starts a new buffer
+	}
 	// As in Envoy, continuing either direction takes the request maps back from the filter.
 	s.live[MapRequestHeaders], s.live[MapRequestTrailers], s.reqBodyLive = false, false, false
 	s.signal()

@@ -220,6 +220,25 @@ func (s *Stream) RequestHeaders(h Headers, endOfStream bool) (Action, error) {
 func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Action, error) {
 	s.vm.mu.Lock()
 	defer s.vm.mu.Unlock()
+	return s.requestBody(chunk, endOfStream)
+}
+
+// RequestBodyWhilePaused is RequestBody for a request the filter still holds: it delivers
+// the chunk only if the request is paused, and reports whether it did, so that a proxy
+// reading the body while the filter holds the headers can tell, without a race, which
+// chunks the filter's continue released (Body, until the next delivery) and which are
+// still to stream.
+func (s *Stream) RequestBodyWhilePaused(chunk []byte, endOfStream bool) (delivered bool, _ Action, _ error) {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	if !s.pausedLocked(StreamRequest) {
+		return false, ActionContinue, nil
+	}
+	act, err := s.requestBody(chunk, endOfStream)
+	return true, act, err
+}
+
+func (s *Stream) requestBody(chunk []byte, endOfStream bool) (Action, error) {
 	if s.bufferingReq {
 		s.reqBody = append(s.reqBody, chunk...)
 	} else {

@@ -127,8 +127,8 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 		x.timers.armRequest()
 	}
 	act, err := s.RequestHeaders(requestHeaders(r, path), eos)
-	held, tooLarge, act, err := g.holdBody(s, r, eos, act, err)
-	if tooLarge {
+	held, act, err := g.holdBody(s, r, x, eos, act, err)
+	if held.tooLarge {
 		x.details = "request_payload_too_large"
 		g.plain(w, x, http.StatusRequestEntityTooLarge, endLocal, "Payload Too Large")
 		return
@@ -147,10 +147,10 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	x.planID = headerOr(up, a.identity.PlanID)
 	var body io.Reader = http.NoBody
 	switch {
-	case held:
-		body = bytes.NewReader(s.Body(host.BufferHTTPRequestBody))
+	case held.whole:
+		body = bytes.NewReader(held.body)
 	case !eos:
-		body = &filterBody{s: s, src: r.Body, ctx: ctx, buf: make([]byte, 32<<10), timers: x.timers}
+		body = &filterBody{s: s, src: held.rest, ctx: ctx, buf: make([]byte, 32<<10), timers: x.timers, pending: held.body}
 	}
 	req, err := upstreamRequest(ctx, up, body)
 	if err != nil {

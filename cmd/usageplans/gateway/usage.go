@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -91,22 +92,55 @@ func (s sharedStore) Set(key string, value []byte, cas uint32) error {
 // headers: Envoy's default per-connection buffer limit.
 const maxHeldBody = 1 << 20
 
-// holdBody delivers the request body to a filter that paused on the request headers, as
-// Envoy does (the filter's usage API answers an UpdateUsage from its body; without this the
-// gateway would wait for a continue that only the body brings). held reports that the body
-// was delivered, whole: the upstream then gets the body as the filter buffered it.
-// tooLarge reports a body over maxHeldBody, which Envoy answers 413.
-func (g *Gateway) holdBody(s *host.Stream, r *http.Request, eos bool, act host.Action, err error) (held, tooLarge bool, _ host.Action, _ error) {
+// holdBody delivers the request body, chunk by chunk as it arrives, to a filter that
+// paused on the request headers, as Envoy does: the filter's usage API answers an
+// UpdateUsage from its body, and global mode holds a request while it asks RLS. Each chunk
+// restarts the stream idle timer. It stops at the body's end, or once the filter has
+// continued the request or answered it, and returns what the filter released of the body
+// (for the upstream) and the rest of the body to stream through the filter as usual.
+// tooLarge reports over maxHeldBody buffered while the filter still held the request,
+// which Envoy answers 413.
+func (g *Gateway) holdBody(s *host.Stream, r *http.Request, x *exchange, eos bool, act host.Action, err error) (h heldBody, _ host.Action, _ error) {
+	h.rest = r.Body
 	if eos || err != nil || act != host.ActionPause || s.LocalResponse() != nil || s.Reset() {
-		return false, false, act, err
+		return h, act, err
 	}
-	b, rerr := io.ReadAll(io.LimitReader(r.Body, maxHeldBody+1))
-	if rerr != nil {
-		return false, false, act, nil // the client went away; the wait that follows sees it
+	buf := make([]byte, 32<<10)
+	total := 0
+	for {
+		n, rerr := r.Body.Read(buf)
+		last := rerr == io.EOF
+		if rerr != nil && !last {
+			return h, act, nil // the client went away or a timer fired; the wait that follows sees it
+		}
+		x.timers.touch()
+		if last {
+			x.timers.requestReceived()
+		}
+		if n == 0 && !last {
+			continue
+		}
+		if total += n; total > maxHeldBody && s.Paused(host.StreamRequest) {
+			h.tooLarge = true
+			return h, act, nil
+		}
+		delivered, _, err := s.RequestBodyWhilePaused(buf[:n], last)
+		if !delivered { // continued (or answered) while this chunk was read: it streams
+			h.body = s.Body(host.BufferHTTPRequestBody)
+			h.rest = io.MultiReader(bytes.NewReader(append([]byte(nil), buf[:n]...)), r.Body)
+			return h, act, nil
+		}
+		if err != nil || last {
+			h.body, h.whole = s.Body(host.BufferHTTPRequestBody), last
+			return h, act, err
+		}
 	}
-	if len(b) > maxHeldBody {
-		return false, true, act, nil
-	}
-	_, err = s.RequestBody(b, true)
-	return true, false, act, err
+}
+
+// heldBody is what holdBody read of a request body while the filter held the headers.
+type heldBody struct {
+	body     []byte    // released by the filter, for the upstream first
+	whole    bool      // body is all of it
+	rest     io.Reader // the rest of the client's body, to stream through the filter
+	tooLarge bool
 }

@@ -1,0 +1,59 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/usageplans/usageplans/cmd/usageplans/gateway"
+	"github.com/usageplans/usageplans/internal/rlstest"
+)
+
+// TestGatewayGlobalBody: in global mode the filter holds a request's headers while it asks
+// RLS; the gateway hands it the body as it arrives meanwhile, as Envoy does, and once the
+// filter continues the rest streams: a chunked body larger than Envoy's 1 MiB buffer limit,
+// whose first 64 KiB come before RLS answers and the rest after, reaches the upstream whole
+// (not a 413), as does a small one. (A body over 1 MiB that is all buffered before RLS
+// answers is a 413, as with Envoy's StopIterationAndBuffer.)
+func TestGatewayGlobalBody(t *testing.T) {
+	env := rlstest.Start(t, rlstest.Options{Config: rlsDomainFile})
+	g := startGateway(t, gwSetup{config: fltGlobal(`{"cluster": "ratelimit", "domain": "usageplans", "timeoutMs": 5000}`),
+		routes: shopRoutes, workers: 2, clusters: map[string]string{"ratelimit": "grpc://" + env.RLS.GRPCAddr}})
+	for _, size := range []int{100, 3 << 19} {
+		pr, pw := io.Pipe()
+		go func() {
+			chunk := strings.Repeat("b", 64<<10)
+			for sent := 0; sent < size; sent += len(chunk) {
+				if size-sent < len(chunk) {
+					chunk = chunk[:size-sent]
+				}
+				if _, err := pw.Write([]byte(chunk)); err != nil {
+					return
+				}
+				if sent == 0 {
+					time.Sleep(500 * time.Millisecond) // RLS answers meanwhile (in ms)
+				}
+			}
+			pw.Close()
+		}()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+g.Addr()+"/pets", pr)
+		req.Host = "api.example.com"
+		req.Header.Set("x-api-key", fltDaily)
+		resp, err := g.client.Do(req)
+		if err != nil {
+			t.Fatalf("POST of %d bytes: %v", size, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var echo gateway.Echo
+		if resp.StatusCode != 200 || json.Unmarshal(b, &echo) != nil || echo.BodyBytes != int64(size) {
+			t.Fatalf("POST of %d bytes: %d %s, want 200 and the whole body upstream", size, resp.StatusCode, b)
+		}
+	}
+	if m := g.metrics(); m["usageplans.global.calls"] != 2 {
+		t.Errorf("usageplans.global.calls = %d, want 2 (SYNC: one call per request)", m["usageplans.global.calls"])
+	}
+}
