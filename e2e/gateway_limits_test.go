@@ -238,6 +238,47 @@ func TestAdminMutationsRefuseCrossSite(t *testing.T) {
 	}
 }
 
+// TestAdminRefusesRebinding: a page whose DNS name was rebound to 127.0.0.1 reaches the
+// admin listener with its own name in Host; reads (usage, /config_dump, /stats) are refused
+// as mutations are, unless Host names loopback (localhost or an IP literal), so a browser
+// cannot be made to read the admin endpoint from elsewhere.
+func TestAdminRefusesRebinding(t *testing.T) {
+	g := startGateway(t, gwSetup{config: planConfig(100, 1000), routes: shopRoutes})
+	_, port, _ := net.SplitHostPort(g.AdminAddr())
+	for _, c := range []struct {
+		host   string
+		status int
+	}{
+		{"evil.example:" + port, 403},
+		{"localhost.evil.example:" + port, 403},
+		{"evil.example", 403},
+		{"localhost:" + port, 200},
+		{"127.0.0.1:" + port, 200},
+		{"[::1]:" + port, 200},
+	} {
+		for _, path := range []string{"/config_dump", "/stats", "/usageplans/p/usage?startDate=2026-06-10&endDate=2026-06-10"} {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+g.AdminAddr()+path, nil)
+			req.Host = c.host
+			resp, err := g.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			status := resp.StatusCode
+			if status == 404 && strings.HasPrefix(path, "/usageplans/") {
+				status = 200 // planConfig has no plan "p": the request got past the guard
+			}
+			if status != c.status {
+				t.Errorf("GET %s with Host %s: %d %q, want %d", path, c.host, resp.StatusCode, b, c.status)
+			}
+			if c.status == 403 && string(b) != fmt.Sprintf("refused: Host %q is not this admin listener (loopback: localhost or an IP address); pass --admin-allow-remote to serve other names\n", c.host) {
+				t.Errorf("GET %s with Host %s: body %q", path, c.host, b)
+			}
+		}
+	}
+}
+
 // TestGatewayStalledReaderTimeout: a client that stops reading a response holds its stream
 // only until stream_idle_timeout; then the stream is reset (the response had started, so no
 // 408), as Envoy does.

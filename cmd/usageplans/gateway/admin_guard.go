@@ -82,3 +82,26 @@ func (g *Gateway) sameOrigin(origin string, r *http.Request) bool {
 	_, bound, _ := net.SplitHostPort(g.AdminAddr())
 	return err == nil && port == bound && (h == "localhost" || net.ParseIP(h) != nil && net.ParseIP(h).IsLoopback())
 }
+
+// loopbackHosts admits a request whose Host names the admin listener as a client on this
+// machine would: localhost or an IP address (with or without the port), or none (HTTP/1.0).
+// A page from elsewhere whose DNS name was rebound to 127.0.0.1 sends its own name: refused,
+// for reads as well (usage, /config_dump, /stats), unless --admin-allow-remote, where the
+// listener serves whatever names its operators use.
+func (g *Gateway) loopbackHosts(next http.Handler) http.Handler {
+	if g.opts.AdminAllowRemote {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Host
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+		if h != "" && h != "localhost" && net.ParseIP(h) == nil {
+			text(w, http.StatusForbidden, fmt.Sprintf("refused: Host %q is not this admin listener (loopback: localhost or an IP address); pass --admin-allow-remote to serve other names\n", r.Host))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -316,7 +316,7 @@ func (g *Gateway) serve() {
 			return context.WithValue(ctx, workerKey{}, int((g.nextWorker.Add(1)-1)%workers))
 		},
 	}
-	g.admin = &http.Server{Handler: g.adminMux(), ReadHeaderTimeout: 10 * time.Second}
+	g.admin = &http.Server{Handler: g.loopbackHosts(g.adminMux()), ReadHeaderTimeout: 10 * time.Second}
 	g.background.Add(2)
 	go func() {
 		defer g.background.Done()
