@@ -123,6 +123,9 @@ type fltSetup struct {
 	wasi     host.WASIProfile
 	engine   host.Engine
 	clusters map[string]string // the host's proxy_http_call clusters (global mode)
+	// allowHeadersStop is PluginConfig.AllowOnHeadersStopIteration (with wasi, a profile
+	// that has it).
+	allowHeadersStop bool
 }
 
 func startFilter(t testing.TB, s fltSetup) *fltEnv {
@@ -174,7 +177,7 @@ func newFltRuntime(t testing.TB, s fltSetup) *fltEnv {
 
 func (e *fltEnv) pluginConfig(cfg string, s fltSetup) host.PluginConfig {
 	return host.PluginConfig{Name: "usageplans", RootID: "usageplans", VMID: "usageplans",
-		Configuration: []byte(cfg), Workers: s.workers, Env: s.env}
+		Configuration: []byte(cfg), Workers: s.workers, Env: s.env, AllowOnHeadersStopIteration: s.allowHeadersStop}
 }
 
 // upstreamOK is the upstream: it records the request headers and answers 200 "ok".

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usageplans/usageplans/cmd/usageplans/gateway"
 	"github.com/usageplans/usageplans/host"
 )
 
@@ -39,12 +40,15 @@ func usageConfig() string {
   ],
   "usagePlanKeys": [{"usagePlanId": "daily", "keyId": "kd"}, {"usagePlanId": "tight", "keyId": "kt"}],
   "accountThrottle": false,
-  "usageApi": {"pathPrefix": "/usageplans", "adminKeys": [{"id": "ops", "valueSha256": %q}]}
+  "usageApi": {"pathPrefix": "/usageplans", "adminKeys": [{"id": "ops", "valueSha256": %q}], "allowOnHeadersStopIteration": true}
 }`, usageDaily, usageTight, sha256Hex(usageAdminKey))
 }
 
+// startUsageGateway serves usageConfig as an Envoy with allow_on_headers_stop_iteration
+// does, which UpdateUsage on the filter's route needs.
 func startUsageGateway(t *testing.T) *gwTest {
-	return startGateway(t, gwSetup{config: usageConfig(), routes: shopRoutes, workers: 2})
+	return startGateway(t, gwSetup{config: usageConfig(), routes: shopRoutes, workers: 2,
+		options: func(o *gateway.Options) { o.AllowOnHeadersStopIteration = true }})
 }
 
 // send makes n GETs of /pets with key and returns how many the filter admitted (200).
@@ -297,11 +301,12 @@ func (g *gwTest) metrics() map[string]uint64 {
 	return m
 }
 
-// TestUsageRouteBody: the filter's route buffers an UpdateUsage body that comes in chunks
-// and answers once it is whole; a body over 64 KiB is refused without a change; the admin
-// key leaves the request.
+// TestUsageRouteBody: behind an Envoy with allow_on_headers_stop_iteration, the filter's
+// route buffers an UpdateUsage body that comes in chunks and answers once it is whole; a
+// body over 64 KiB is refused without a change; the admin key leaves the request.
 func TestUsageRouteBody(t *testing.T) {
-	e := startFilter(t, fltSetup{config: fltOptions(`"usageApi": {"adminKeys": [{"id": "ops", "valueSha256": "` + sha256Hex(usageAdminKey) + `"}]}`)})
+	e := startFilter(t, fltSetup{wasi: host.WASICppHost20260701, allowHeadersStop: true,
+		config: fltOptions(`"usageApi": {"adminKeys": [{"id": "ops", "valueSha256": "` + sha256Hex(usageAdminKey) + `"}], "allowOnHeadersStopIteration": true}`)})
 	e.wantStatuses(t, fltDaily, 200, 200, 200, 429)
 	s, err := e.plugin.NewStream(0)
 	if err != nil {
@@ -411,5 +416,34 @@ func TestUsageRouteQueryKey(t *testing.T) {
 			t.Errorf("%s: the admin key header is still on the request", tt.name)
 		}
 		s.Close()
+	}
+}
+
+// TestUsageRouteNoBodyWhileStopped: behind Envoy's default (no
+// allow_on_headers_stop_iteration), a filter that holds the headers gets no body until it
+// lets them go, to the upstream: UpdateUsage on the filter's route is refused at once with
+// AWS's error shape, naming both settings, instead of waiting for a body that never comes;
+// nothing changes and nothing reaches the upstream. GetUsage needs no body and is answered.
+func TestUsageRouteNoBodyWhileStopped(t *testing.T) {
+	e := startFilter(t, fltSetup{config: fltOptions(`"usageApi": {"adminKeys": [{"id": "ops", "valueSha256": "` + sha256Hex(usageAdminKey) + `"}]}`)})
+	e.wantStatuses(t, fltDaily, 200, 200, 200, 429)
+	ctx := context.Background()
+	hs := [][2]string{{":method", "PATCH"}, {":path", "/usageplans/daily/keys/daily-key/usage"}, {":authority", "api.example.com"}, {"x-api-key", usageAdminKey}}
+	resp, err := e.plugin.Do(ctx, &host.Request{Headers: hs, Body: []byte(remainingPatch(5))}, e.upstreamOK)
+	const want = `{"message":"UpdateUsage on this route needs the proxy to hand the filter the request body while it holds the headers: set allow_on_headers_stop_iteration: true in the Wasm filter's plugin config (Envoy 1.35+) and usageApi.allowOnHeadersStopIteration: true in plugin.json"}`
+	if err != nil || resp.Status != 400 || string(resp.Body) != want {
+		t.Fatalf("PATCH: %v %d %s, want 400 %s", err, resp.Status, resp.Body, want)
+	}
+	if et, _ := resp.Headers.Get("x-amzn-errortype"); et != "BadRequestException" {
+		t.Errorf("x-amzn-errortype %q", et)
+	}
+	e.wantStatuses(t, fltDaily, 429) // no grant
+	get := [][2]string{{":method", "GET"}, {":path", "/usageplans/daily/usage?startDate=2026-03-10&endDate=2026-03-10"}, {":authority", "api.example.com"}, {"x-api-key", usageAdminKey}}
+	resp, err = e.plugin.Do(ctx, &host.Request{Headers: get}, e.upstreamOK)
+	if err != nil || resp.Status != 200 || string(resp.Body) != `{"usagePlanId":"daily","startDate":"2026-03-10","endDate":"2026-03-10","values":{"daily-key":[[3,0]]}}` {
+		t.Fatalf("GET: %v %d %s", err, resp.Status, resp.Body)
+	}
+	if len(e.upstream) != 3 {
+		t.Fatalf("%d requests reached the upstream, want the 3 admitted", len(e.upstream))
 	}
 }

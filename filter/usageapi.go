@@ -59,6 +59,11 @@ func (h *httpContext) usageAPI(req *core.Request, endOfStream bool) (types.Actio
 		target += "?" + q
 	}
 	call := &usageCall{method: req.Method, target: target, admin: admin}
+	if req.Method == "PATCH" && !endOfStream && !u.BodyWhileHeadersStopped {
+		proxywasm.LogInfof("usageplans: usage API: %s %s by admin key %s: refused, the proxy does not hand the filter the body while it holds the headers", call.method, strconv.Quote(stripTarget(call.target)), call.admin)
+		return h.sendUsage(usage.Response{Status: 400, Body: `{"message":"UpdateUsage on this route needs the proxy to hand the filter the request body while it holds the headers: set allow_on_headers_stop_iteration: true in the Wasm filter's plugin config (Envoy 1.35+) and usageApi.allowOnHeadersStopIteration: true in plugin.json"}`,
+			Headers: [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "BadRequestException"}}}), true
+	}
 	if req.Method == "PATCH" && !endOfStream {
 		h.usage = call // answered when the body is complete
 		return types.ActionPause, true

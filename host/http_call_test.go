@@ -53,9 +53,37 @@ func TestHTTPCall(t *testing.T) {
 			t.Errorf("the cluster saw %q, want [%q]", seen, want)
 		}
 	})
-	t.Run("body delivered while the headers wait", func(t *testing.T) {
-		// Envoy hands the body to a filter that holds the headers: the guest rewrites it
-		// before the callout answers, and the upstream gets both.
+	t.Run("body held while the filter stops all iteration", func(t *testing.T) {
+		// Envoy's default (no allow_on_headers_stop_iteration): a pause on the headers is
+		// StopAllIterationAndWatermark, so the body reaches the guest only once the callout
+		// resumed the request; it still rewrites it, and the upstream gets both.
+		s, err := p.NewStream(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if act, err := s.RequestHeaders(get("httpcall,body", "x-cluster", "auth").Headers, false); act != ActionPause || err != nil {
+			t.Fatalf("headers: %v %v, want paused", act, err)
+		}
+		if !s.StoppedAll(StreamRequest) {
+			t.Fatal("StoppedAll = false after a pause on the headers")
+		}
+		_, err = s.RequestBody([]byte("quiet"), true)
+		if want := "proxy_on_request_body on stream"; err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "StopAllIterationAndWatermark") {
+			t.Fatalf("body while stopped all: %v, want an error naming %q", err, want)
+		}
+		if err := s.WaitRequest(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if s.StoppedAll(StreamRequest) {
+			t.Fatal("StoppedAll = true after the callout resumed the request")
+		}
+		if act, err := s.RequestBody([]byte("quiet"), true); act != ActionContinue || err != nil {
+			t.Fatalf("body after the resume: %v %v", act, err)
+		}
+		if got := string(s.Body(BufferHTTPRequestBody)); got != "QUIET" {
+			t.Errorf("body = %q, want QUIET", got)
+		}
 		var up recorder
 		req := get("httpcall,body", "x-cluster", "auth")
 		req.Body = []byte("quiet")
@@ -64,7 +92,28 @@ func TestHTTPCall(t *testing.T) {
 		}
 		last := up.last(t)
 		if got := resultOf(t, last, "httpcall"); got != "5|201|pong" || string(last.Body) != "QUIET" {
-			t.Errorf("upstream got callout %q and body %q, want 5|201|pong and QUIET", got, last.Body)
+			t.Errorf("Do: upstream got callout %q and body %q, want 5|201|pong and QUIET", got, last.Body)
+		}
+	})
+	t.Run("body delivered while the headers wait, with allow_on_headers_stop_iteration", func(t *testing.T) {
+		rt := newRuntime(t, Options{WASI: WASICppHost20260701, Clusters: map[string]string{"auth": srv.URL}})
+		p := newPlugin(t, rt, "abi", PluginConfig{AllowOnHeadersStopIteration: true})
+		s, err := p.NewStream(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if act, err := s.RequestHeaders(get("httpcall,body", "x-cluster", "auth").Headers, false); act != ActionPause || err != nil {
+			t.Fatalf("headers: %v %v, want paused", act, err)
+		}
+		if s.StoppedAll(StreamRequest) {
+			t.Fatal("StoppedAll = true with allow_on_headers_stop_iteration")
+		}
+		if act, err := s.RequestBody([]byte("quiet"), false); act != ActionPause || err != nil {
+			t.Fatalf("body while the headers wait: %v %v, want buffered", act, err)
+		}
+		if err := s.WaitRequest(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("local response from the callback", func(t *testing.T) {

@@ -26,6 +26,13 @@ type PluginConfig struct {
 	Properties map[string][]byte
 	// Env is the environment the WASI environ functions expose, in order.
 	Env [][2]string
+	// AllowOnHeadersStopIteration is Envoy's PluginConfig.allow_on_headers_stop_iteration
+	// (Envoy 1.35+, the cpp-host of 2026-07-01; NewPlugin refuses it under an older
+	// profile). False, Envoy's default: a filter that pauses on the headers stops all
+	// iteration (StopAllIterationAndWatermark): it gets no body or trailers callback until it
+	// continues, and the proxy holds the body meanwhile (Stream.StoppedAll). True: the pause
+	// is StopIteration, and the body and trailers reach the filter while it holds the headers.
+	AllowOnHeadersStopIteration bool
 }
 
 // Plugin is a pool of VMs (Envoy's workers) running one (vm_id, root_id, module,
@@ -63,6 +70,9 @@ type generation struct {
 func (r *Runtime) NewPlugin(ctx context.Context, m *Module, cfg PluginConfig) (*Plugin, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
+	}
+	if cfg.AllowOnHeadersStopIteration && !r.profile.headersStopKnob {
+		return nil, fmt.Errorf("host: plugin %s: allow_on_headers_stop_iteration is not in the cpp-host of %s (profile %s; Envoy has it from 1.35)", cfg.Name, r.profile.date, r.profile.name)
 	}
 	p := &Plugin{rt: r, cfg: cfg, props: map[string][]byte{}, metrics: r.metricStoreFor(cfg.Name)}
 	for path, val := range cfg.Properties {

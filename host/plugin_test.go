@@ -304,3 +304,14 @@ func TestModuleClosedAfterItsVMsDrain(t *testing.T) {
 		t.Errorf("NewPlugin on a closed module: %v, want an error naming it closed", err)
 	}
 }
+
+// Envoy has PluginConfig.allow_on_headers_stop_iteration from 1.35 (cpp-host PR 434, of
+// 2025-07-13): the host refuses it under the cpp-host of 2024-12-19.
+func TestAllowOnHeadersStopIterationNeedsProfile(t *testing.T) {
+	rt := newRuntime(t, Options{})
+	_, err := rt.NewPlugin(context.Background(), compile(t, rt, "abi"), PluginConfig{Name: "old", AllowOnHeadersStopIteration: true})
+	want := "host: plugin old: allow_on_headers_stop_iteration is not in the cpp-host of 2024-12-19 (profile cpp-host-2024-12-19; Envoy has it from 1.35)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("NewPlugin = %v, want %q", err, want)
+	}
+}

@@ -43,6 +43,7 @@ type Stream struct {
 	bufferingResp bool
 	stopped       [2]bool // by direction (StreamRequest, StreamResponse): headers or trailers stopped
 	dataStopped   [2]bool // a body callback stopped (StopIterationAndBuffer)
+	stoppedAll    [2]bool // the headers callback stopped all iteration: no body or trailers callback until continued
 	continued     [2]bool // proxy_continue_stream ran during the current callback
 	inResponse    bool
 	local         *LocalResponse
@@ -184,6 +185,9 @@ func (s *Stream) callback(dir StreamType, kind callbackKind, fn api.Function, na
 		s.dataStopped[dir] = stop
 	case headersCallback:
 		s.stopped[dir] = stop
+		// cpp-host reads a headers StopIteration (1) as StopAllIterationAndWatermark unless
+		// allow_on_headers_stop_iteration; 3 and 4 are StopAll anyway.
+		s.stoppedAll[dir] = stop && (uint32(res) != 1 || !s.allowHeadersStop())
 	default:
 		s.stopped[dir] = s.stopped[dir] || stop
 	}
@@ -213,21 +217,48 @@ func (s *Stream) RequestHeaders(h Headers, endOfStream bool) (Action, error) {
 	return act, err
 }
 
+func (s *Stream) allowHeadersStop() bool {
+	return s.vm.plugin != nil && s.vm.plugin.cfg.AllowOnHeadersStopIteration
+}
+
+// StoppedAll reports whether the filter stopped all iteration of direction dir on its
+// headers (Envoy's StopAllIterationAndWatermark, what a pause on the headers is unless
+// PluginConfig.AllowOnHeadersStopIteration): its body and trailers wait, without a callback,
+// until it continues, and the proxy stops reading them (flow control, not a 413). The body
+// and trailer methods refuse to run meanwhile.
+func (s *Stream) StoppedAll(dir StreamType) bool {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	return s.stoppedAllLocked(dir)
+}
+
+func (s *Stream) stoppedAllLocked(dir StreamType) bool {
+	return s.stoppedAll[dir] && s.pausedLocked(dir)
+}
+
+// errStoppedAll: a body or trailers callback was asked for while the filter stopped all
+// iteration; Envoy would not make it.
+func (s *Stream) errStoppedAll(name string) error {
+	return fmt.Errorf("host: %s: %s on stream %d while the filter stopped all iteration on the headers (StopAllIterationAndWatermark): wait for it to continue (WaitRequest/WaitResponse)", s.vm.label, name, s.id)
+}
+
 // RequestBody delivers a chunk of the request body to proxy_on_request_body. While the filter
 // keeps pausing, chunks accumulate and the guest sees the whole buffered body, as with
-// Envoy's StopIterationAndBuffer. As in Envoy, a filter that paused on the headers still
-// receives the body.
+// Envoy's StopIterationAndBuffer. A filter that paused on the headers receives the body
+// only with PluginConfig.AllowOnHeadersStopIteration; otherwise it stopped all iteration
+// and RequestBody refuses until it continues (StoppedAll), as Envoy makes no callback.
 func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Action, error) {
 	s.vm.mu.Lock()
 	defer s.vm.mu.Unlock()
 	return s.requestBody(chunk, endOfStream)
 }
 
-// RequestBodyWhilePaused is RequestBody for a request the filter still holds: it delivers
-// the chunk only if the request is paused, and reports whether it did, so that a proxy
-// reading the body while the filter holds the headers can tell, without a race, which
-// chunks the filter's continue released (Body, until the next delivery) and which are
-// still to stream.
+// RequestBodyWhilePaused is RequestBody for a request the filter still holds with
+// StopIteration (PluginConfig.AllowOnHeadersStopIteration): it delivers the chunk only if
+// the request is paused, and reports whether it did, so that a proxy reading the body while
+// the filter holds the headers can tell, without a race, which chunks the filter's continue
+// released (Body, until the next delivery) and which are still to stream. While the filter
+// stopped all iteration it delivers nothing and returns RequestBody's error.
 func (s *Stream) RequestBodyWhilePaused(chunk []byte, endOfStream bool) (delivered bool, _ Action, _ error) {
 	s.vm.mu.Lock()
 	defer s.vm.mu.Unlock()
@@ -239,6 +270,9 @@ func (s *Stream) RequestBodyWhilePaused(chunk []byte, endOfStream bool) (deliver
 }
 
 func (s *Stream) requestBody(chunk []byte, endOfStream bool) (Action, error) {
+	if s.stoppedAllLocked(StreamRequest) {
+		return ActionPause, s.errStoppedAll("proxy_on_request_body")
+	}
 	if s.bufferingReq {
 		s.reqBody = append(s.reqBody, chunk...)
 	} else {
@@ -255,6 +289,9 @@ func (s *Stream) requestBody(chunk []byte, endOfStream bool) (Action, error) {
 func (s *Stream) RequestTrailers(t Headers) (Action, error) {
 	s.vm.mu.Lock()
 	defer s.vm.mu.Unlock()
+	if s.stoppedAllLocked(StreamRequest) {
+		return ActionPause, s.errStoppedAll("proxy_on_request_trailers")
+	}
 	tt := t.lowered()
 	s.reqTrailers = &tt
 	s.live[MapRequestTrailers] = true
@@ -286,6 +323,9 @@ func (s *Stream) ResponseHeaders(h Headers, endOfStream bool) (Action, error) {
 func (s *Stream) ResponseBody(chunk []byte, endOfStream bool) (Action, error) {
 	s.vm.mu.Lock()
 	defer s.vm.mu.Unlock()
+	if s.stoppedAllLocked(StreamResponse) {
+		return ActionPause, s.errStoppedAll("proxy_on_response_body")
+	}
 	if s.bufferingResp {
 		s.respBody = append(s.respBody, chunk...)
 	} else {
@@ -303,6 +343,9 @@ func (s *Stream) ResponseBody(chunk []byte, endOfStream bool) (Action, error) {
 func (s *Stream) ResponseTrailers(t Headers) (Action, error) {
 	s.vm.mu.Lock()
 	defer s.vm.mu.Unlock()
+	if s.stoppedAllLocked(StreamResponse) {
+		return ActionPause, s.errStoppedAll("proxy_on_response_trailers")
+	}
 	tt := t.lowered()
 	s.respTrailers = &tt
 	s.inResponse = true
@@ -617,8 +660,9 @@ func (s *Stream) ended() (*Response, error, bool) {
 }
 
 // deliver sends the parts of one direction as Envoy does (the filter gets the body and
-// trailers even while it holds the headers), then waits until the filter lets the direction
-// go. done reports that the stream ended.
+// trailers while it holds the headers with StopIteration; after it continues when it
+// stopped all iteration), then waits until the filter lets the direction go. done reports
+// that the stream ended.
 func (s *Stream) deliver(ctx context.Context, dir StreamType, h Headers, body []byte, trailers Headers) (*Response, error, bool) {
 	hasBody, hasTrailers := len(body) > 0, len(trailers) > 0
 	for part := 0; part < 3; part++ {
@@ -629,6 +673,17 @@ func (s *Stream) deliver(ctx context.Context, dir StreamType, h Headers, body []
 		case part == 0:
 			_, err = s.ResponseHeaders(h, !hasBody && !hasTrailers)
 		case part == 1 && !hasBody, part == 2 && !hasTrailers:
+			continue
+		case s.StoppedAll(dir):
+			// Envoy holds the body and trailers until the filter continues, then hands them
+			// to it.
+			if err := s.wait(ctx, dir); err != nil {
+				return nil, err, true
+			}
+			if r, err, done := s.ended(); done {
+				return r, err, true
+			}
+			part--
 			continue
 		case part == 1 && dir == StreamRequest:
 			_, err = s.RequestBody(body, !hasTrailers)

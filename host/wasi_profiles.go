@@ -35,12 +35,19 @@ type wasiProfile struct {
 	// mainVoid: after _initialize, a module without main has its __main_void() -> i32 called
 	// (WasmBase::startVm since e55d150 of 2026-03-03, PR 500: how Rust exports main).
 	mainVoid bool
+	// headersStopKnob: the cpp-host has ContextBase's allow_on_headers_stop_iteration_
+	// (7a212bc of 2025-07-13, PR 434; Envoy's PluginConfig.allow_on_headers_stop_iteration
+	// from Envoy 1.35). Without it, or with it false, a headers callback's StopIteration is
+	// read as StopAllIterationAndWatermark (src/context.cc,
+	// convertVmCallResultToFilterHeadersStatus, since 1582711 of 2020-11-11, PR 95).
+	headersStopKnob bool
 }
 
 // cppHost20241219 is proxy-wasm-cpp-host c4d7bb0fda912e24c64daf2aa749ec54cec99412
 // (2024-12-19, "add wasi hostcalls used by the Go SDK", PR 427).
 var cppHost20241219 = &wasiProfile{
 	name: WASICppHost20241219, commit: "c4d7bb0fda912e24c64daf2aa749ec54cec99412", date: "2024-12-19",
+	headersStopKnob: false,
 	funcs: []hostFunc{
 		wasiFdWrite, wasiFdRead, wasiFdSeek, wasiFdClose, wasiFdFdstatGet, wasiFdFdstatSetFlags,
 		wasiEnvironGet, wasiEnvironSizesGet, wasiArgsGet, wasiArgsSizesGet, wasiClockTimeGet,
@@ -62,6 +69,7 @@ var cppHost20241219 = &wasiProfile{
 // clock_res_get and every new stub during module start, and poll_oneoff in the allocator.
 var cppHost20260701 = &wasiProfile{
 	name: WASICppHost20260701, commit: "52a02917b301c679ff43565064cffd2c3c750f6d", date: "2026-07-01",
+	headersStopKnob: true,
 	funcs: []hostFunc{
 		wasiFdWrite, wasiFdRead, wasiFdSeek, wasiFdClose, wasiFdFdstatGet, wasiFdFdstatSetFlags,
 		wasiFdFdstatSetRights, wasiEnvironGet, wasiEnvironSizesGet, wasiArgsGet, wasiArgsSizesGet,

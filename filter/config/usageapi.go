@@ -16,6 +16,13 @@ type UsageAPI struct {
 	// Header is where the admin key is read: the header API keys are read from, or
 	// x-api-key when keys come from a property.
 	Header string
+	// BodyWhileHeadersStopped says the proxy hands the filter a request's body while the
+	// filter holds its headers: Envoy's PluginConfig.allow_on_headers_stop_iteration (Envoy
+	// 1.35+), which the configuration must mirror (allowOnHeadersStopIteration), as the
+	// filter cannot ask. Without it Envoy holds the body until the filter lets the headers
+	// go, which for UpdateUsage would be to the upstream: UpdateUsage is then refused (400)
+	// instead of waiting for a body that never comes.
+	BodyWhileHeadersStopped bool
 
 	admins map[Digest]string // digest -> admin key id, for logs
 }
@@ -64,7 +71,7 @@ func (p *Plan) HasKey(k *Key) bool {
 }
 
 var (
-	usageAPIFields = []string{"pathPrefix", "adminKeys"}
+	usageAPIFields = []string{"pathPrefix", "adminKeys", "allowOnHeadersStopIteration"}
 	adminKeyFields = []string{"id", "valueSha256"}
 )
 
@@ -90,6 +97,9 @@ func (p *parser) usageAPI(v gjson.Result, path string) {
 				u.PathPrefix = s
 			}
 		}
+	}
+	if v, ok := f.get("allowOnHeadersStopIteration"); ok {
+		u.BodyWhileHeadersStopped, _ = p.boolean(v, field(path, "allowOnHeadersStopIteration"))
 	}
 	ak, ok := f.get("adminKeys")
 	if !ok {

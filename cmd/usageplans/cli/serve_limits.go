@@ -22,6 +22,7 @@ func serveLimits(fs *flag.FlagSet, o *gateway.Options) func() {
 	connIdle := fs.Duration("idle-timeout", gateway.DefaultIdleTimeout, "Envoy's idle_timeout: a keep-alive connection without requests for this long is closed (0: off)")
 	hdrT := fs.Duration("request-headers-timeout", gateway.DefaultRequestHeadersTimeout, "Envoy's request_headers_timeout: the request line and headers must arrive within it, or the connection closes (0: off)")
 	maxConns := fs.Int("max-connections", gateway.DefaultMaxConnections, "open connections at most; one more is closed as soon as it is accepted (0: no cap)")
+	fs.BoolVar(&o.AllowOnHeadersStopIteration, "allow-on-headers-stop-iteration", false, "Envoy's allow_on_headers_stop_iteration (Envoy 1.35+): a filter pausing on the request headers still gets the body (needed by UpdateUsage on the filter's usageApi route); runs the cpp-host-2026-07-01 profile")
 	fs.BoolVar(&o.AdminAllowRemote, "admin-allow-remote", false, "let --admin be an address other than loopback (anyone who reaches it can reload the gateway)")
 	return func() {
 		o.RequestTimeout, o.StreamIdleTimeout = offIfZero(*reqT), offIfZero(*idleT)

@@ -80,6 +80,10 @@ type Options struct {
 	// MaxConnections caps the gateway's open connections; one more is closed as soon as it
 	// is accepted. 0 means DefaultMaxConnections, a negative value no cap.
 	MaxConnections int
+	// AllowOnHeadersStopIteration is Envoy's PluginConfig.allow_on_headers_stop_iteration
+	// (Envoy 1.35+): a filter that pauses on the request headers still gets the body. It
+	// runs the host with the newest cpp-host profile, the one that has the knob.
+	AllowOnHeadersStopIteration bool
 	// AdminAllowRemote lets Admin be an address other than loopback. The admin endpoint can
 	// reload the gateway and shows its configuration: it binds loopback unless told.
 	AdminAllowRemote bool
@@ -248,7 +252,12 @@ func (g *Gateway) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var wasi host.WASIProfile
+	if o.AllowOnHeadersStopIteration {
+		wasi = host.WASICppHost20260701
+	}
 	g.rt, err = host.NewRuntime(ctx, host.Options{
+		WASI:     wasi,
 		LogLevel: level,
 		Clock:    o.Clock,
 		Clusters: all,
@@ -264,7 +273,8 @@ func (g *Gateway) load(ctx context.Context) error {
 	if err == nil {
 		g.plugin, err = g.rt.NewPlugin(ctx, m, host.PluginConfig{
 			Name: "usageplans", RootID: o.RootID, VMID: o.VMID, Configuration: cfg, Workers: o.Workers,
-			Properties: map[string][]byte{"node.id": []byte("usageplans-gateway")},
+			Properties:                  map[string][]byte{"node.id": []byte("usageplans-gateway")},
+			AllowOnHeadersStopIteration: o.AllowOnHeadersStopIteration,
 		})
 		if err != nil {
 			err = fmt.Errorf("starting %d workers of %s with %s: %w", o.Workers, o.Wasm, o.Config, err)

@@ -93,8 +93,9 @@ func (s sharedStore) Set(key string, value []byte, cas uint32) error {
 const maxHeldBody = 1 << 20
 
 // holdBody delivers the request body, chunk by chunk as it arrives, to a filter that
-// paused on the request headers, as Envoy does: the filter's usage API answers an
-// UpdateUsage from its body, and global mode holds a request while it asks RLS. Each chunk
+// paused on the request headers with StopIteration (--allow-on-headers-stop-iteration, as
+// Envoy's PluginConfig field of that name): the filter's usage API answers an UpdateUsage
+// from its body, and global mode holds a request while it asks RLS. Each chunk
 // restarts the stream idle timer. It stops at the body's end, or once the filter has
 // continued the request or answered it, and returns what the filter released of the body
 // (for the upstream) and the rest of the body to stream through the filter as usual.
@@ -102,7 +103,9 @@ const maxHeldBody = 1 << 20
 // which Envoy answers 413.
 func (g *Gateway) holdBody(s *host.Stream, r *http.Request, x *exchange, eos bool, act host.Action, err error) (h heldBody, _ host.Action, _ error) {
 	h.rest = r.Body
-	if eos || err != nil || act != host.ActionPause || s.LocalResponse() != nil || s.Reset() {
+	if eos || err != nil || act != host.ActionPause || s.LocalResponse() != nil || s.Reset() || s.StoppedAll(host.StreamRequest) {
+		// Stopped all iteration (Envoy's default for a pause on the headers): the body is
+		// not read until the filter continues, as Envoy's watermark stops reading it.
 		return h, act, err
 	}
 	buf := make([]byte, 32<<10)
