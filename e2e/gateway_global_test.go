@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -13,15 +14,28 @@ import (
 )
 
 // TestGatewayGlobalBody: in global mode the filter holds a request's headers while it asks
-// RLS; the gateway hands it the body as it arrives meanwhile, as Envoy does, and once the
-// filter continues the rest streams: a chunked body larger than Envoy's 1 MiB buffer limit,
-// whose first 64 KiB come before RLS answers and the rest after, reaches the upstream whole
-// (not a 413), as does a small one. (A body over 1 MiB that is all buffered before RLS
-// answers is a 413, as with Envoy's StopIterationAndBuffer.)
+// RLS. Behind Envoy's default the body waits unread meanwhile (StopAllIterationAndWatermark:
+// flow control, no 413) and streams once the filter continues; with
+// allow_on_headers_stop_iteration the gateway hands the filter the body as it arrives, and
+// once the filter continues the rest streams. Either way a chunked body larger than Envoy's
+// 1 MiB buffer limit, whose first 64 KiB come before RLS answers and the rest after, reaches
+// the upstream whole, as does a small one. (With the knob, a body over 1 MiB that is all
+// buffered before RLS answers is a 413, as with Envoy's StopIterationAndBuffer.)
 func TestGatewayGlobalBody(t *testing.T) {
-	env := rlstest.Start(t, rlstest.Options{Config: rlsDomainFile})
-	g := startGateway(t, gwSetup{config: fltGlobal(`{"cluster": "ratelimit", "domain": "usageplans", "timeoutMs": 5000}`),
-		routes: shopRoutes, workers: 2, clusters: map[string]string{"ratelimit": "grpc://" + env.RLS.GRPCAddr}})
+	for _, knob := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow_on_headers_stop_iteration=%v", knob), func(t *testing.T) {
+			env := rlstest.Start(t, rlstest.Options{Config: rlsDomainFile}) // its own count of the daily key
+			g := startGateway(t, gwSetup{config: fltGlobal(`{"cluster": "ratelimit", "domain": "usageplans", "timeoutMs": 5000}`),
+				routes: shopRoutes, workers: 2, clusters: map[string]string{"ratelimit": "grpc://" + env.RLS.GRPCAddr},
+				options: func(o *gateway.Options) { o.AllowOnHeadersStopIteration = knob }})
+			postBodies(t, g)
+		})
+	}
+}
+
+// postBodies POSTs a 100-byte and a 1.5 MiB chunked body with the daily key and checks
+// that the echo upstream got each whole, through one RLS call each.
+func postBodies(t *testing.T, g *gwTest) {
 	for _, size := range []int{100, 3 << 19} {
 		pr, pw := io.Pipe()
 		go func() {
