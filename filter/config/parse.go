@@ -2,9 +2,8 @@ package config
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -67,24 +66,22 @@ func parse(doc string) (*Config, error) {
 	return c, nil
 }
 
-// syntaxPosition says where the JSON syntax breaks, as ": line L, column C: why". gjson
-// validates without telling where; encoding/json does, and is linked in anyway.
+// syntaxPosition says where the JSON syntax breaks, as ": line L, column C: why" (see
+// syntaxError); line and column count bytes from 1.
 func syntaxPosition(data []byte) string {
-	var raw json.RawMessage
-	err := json.Unmarshal(data, &raw)
-	var se *json.SyntaxError
-	if !errors.As(err, &se) {
+	offset, msg, bad := syntaxError(data)
+	if !bad {
 		return ""
 	}
 	line, col := 1, 1
-	for _, c := range data[:min(max(int(se.Offset)-1, 0), len(data))] { // Offset is just past the bad byte
+	for _, c := range data[:max(offset-1, 0)] { // offset is just past the bad byte
 		if c == '\n' {
 			line, col = line+1, 1
 		} else {
 			col++
 		}
 	}
-	return fmt.Sprintf(": line %d, column %d: %s", line, col, se.Error())
+	return ": line " + strconv.Itoa(line) + ", column " + strconv.Itoa(col) + ": " + msg
 }
 
 type parser struct {
