@@ -33,6 +33,32 @@ import (
 // Digest is the SHA-256 of an API key value; the only form of a key kept in memory.
 type Digest [sha256.Size]byte
 
+// parseDigest reads a digest written as 64 hexadecimal digits, either case.
+func parseDigest(s string) (d Digest, ok bool) {
+	if len(s) != 2*len(d) {
+		return d, false
+	}
+	for i := range d {
+		hi, ok1 := hexValue(s[2*i])
+		lo, ok2 := hexValue(s[2*i+1])
+		if !ok1 || !ok2 {
+			return d, false
+		}
+		d[i] = hi<<4 | lo
+	}
+	return d, true
+}
+
+func hexValue(c byte) (byte, bool) {
+	switch {
+	case isDigit(c):
+		return c - '0', true
+	case c|0x20 >= 'a' && c|0x20 <= 'f':
+		return c | 0x20 - 'a' + 10, true
+	}
+	return 0, false
+}
+
 // Config is a parsed and validated plugin configuration.
 type Config struct {
 	APIs   []*API   // in configuration order

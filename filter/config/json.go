@@ -47,7 +47,7 @@ func hasKeyLike(s string) bool {
 
 // hidden stands for a string that must not be printed.
 func hidden(s string) string {
-	return fmt.Sprintf("<%d characters, not shown: may be an API key>", len(s))
+	return "<" + strconv.Itoa(len(s)) + " characters, not shown: may be an API key>"
 }
 
 // shownName is a member name as an error path may show it: hidden when it looks like a key.
@@ -93,7 +93,7 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // apiKeys, a value under "enabled") must not reach Envoy's log.
 func (p *parser) describe(v gjson.Result) shown {
 	if v.Type == gjson.String && (p.secrets || hasKeyLike(v.Str)) {
-		return shown(fmt.Sprintf("a string of %d characters", len(v.Str)))
+		return shown("a string of " + strconv.Itoa(len(v.Str)) + " characters")
 	}
 	return shown(describe(v))
 }
@@ -334,9 +334,9 @@ func (p *parser) boolean(v gjson.Result, path string) (bool, bool) {
 func (p *parser) integer(v gjson.Result, path string, lo, hi int64) (int64, bool) {
 	bounds := func() string {
 		if hi == math.MaxInt64 {
-			return fmt.Sprintf("an integer >= %d", lo)
+			return "an integer >= " + strconv.FormatInt(lo, 10)
 		}
-		return fmt.Sprintf("an integer from %d to %d", lo, hi)
+		return "an integer from " + strconv.FormatInt(lo, 10) + " to " + strconv.FormatInt(hi, 10)
 	}
 	if v.Type != gjson.Number {
 		p.add(path, "must be %s, got %s", bounds(), p.describe(v))

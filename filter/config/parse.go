@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -40,10 +39,23 @@ func skipBOM(data []byte) ([]byte, error) {
 		{"\xfe\xff", "UTF-16 (big-endian)"}, {"\xff\xfe", "UTF-16 (little-endian)"},
 	} {
 		if bytes.HasPrefix(data, []byte(m.bom)) {
-			return nil, Errors{{Message: fmt.Sprintf("configuration starts with a %s byte order mark (% X) at line 1, column 1: save it as UTF-8", m.name, m.bom)}}
+			return nil, Errors{{Message: "configuration starts with a " + m.name + " byte order mark (" + spacedHex(m.bom) + ") at line 1, column 1: save it as UTF-8"}}
 		}
 	}
 	return data, nil
+}
+
+// spacedHex writes bytes as upper-case hexadecimal pairs separated by spaces: "FF FE".
+func spacedHex(s string) string {
+	const digits = "0123456789ABCDEF"
+	b := make([]byte, 0, 3*len(s))
+	for i := 0; i < len(s); i++ {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, digits[s[i]>>4], digits[s[i]&15])
+	}
+	return string(b)
 }
 
 // parse parses doc, a copy of the configuration that holds key values. Every string the

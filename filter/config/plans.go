@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"math"
 	"time"
 
@@ -225,12 +224,10 @@ func (p *parser) key(v gjson.Result, path string) {
 		if !ok {
 			return
 		}
-		b, err := hex.DecodeString(s)
-		if err != nil || len(b) != len(d) {
+		if d, ok = parseDigest(s); !ok {
 			p.add(sp, "key %q: must be 64 hexadecimal digits (the SHA-256 of the key value), got %d characters", k.ID, len(s))
 			return
 		}
-		copy(d[:], b)
 	}
 	if owner := p.digestOwner(d); owner != "" {
 		p.add(path, "key %q has the same value as %s", k.ID, owner)

@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -82,18 +81,16 @@ func (p *parser) previousValues(k *Key, cur Digest, v gjson.Result, path string)
 		if !hasSum || !hasUntil {
 			continue
 		}
-		var d Digest
 		sp := field(e.path, "valueSha256")
 		s, ok := p.str(sv, sp)
 		if !ok {
 			continue
 		}
-		b, err := hex.DecodeString(s)
-		if err != nil || len(b) != len(d) {
+		d, ok := parseDigest(s)
+		if !ok {
 			p.add(sp, "key %q: must be 64 hexadecimal digits (the SHA-256 of the previous value), got %d characters", k.ID, len(s))
 			continue
 		}
-		copy(d[:], b)
 		up := field(e.path, "until")
 		us, ok := p.str(uv, up)
 		if !ok {

@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -119,12 +118,10 @@ func (p *parser) usageAPI(v gjson.Result, path string) {
 		if !ok {
 			continue
 		}
-		var d Digest
-		if b, err := hex.DecodeString(s); err != nil || len(b) != len(d) {
+		d, ok := parseDigest(s)
+		if !ok {
 			p.add(sp, "must be 64 hexadecimal digits (the SHA-256 of the admin key), got %d characters", len(s))
 			continue
-		} else {
-			copy(d[:], b)
 		}
 		if owner := p.digestOwner(d); owner != "" {
 			p.add(sp, "is the digest of %s: an admin key must not be an API key", owner)
