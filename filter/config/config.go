@@ -96,7 +96,7 @@ type Config struct {
 	Global *Global
 
 	responses [numResponseTypes]Response
-	keys      map[Digest]*Key
+	keys      keyIndex                 // by digest (keytable.go)
 	previous  map[Digest]previousValue // rotated keys' previous values; nil when none (rotation.go)
 	planIDs   map[string]*Plan
 	keyIDs    map[string]*Key
@@ -271,12 +271,31 @@ type Key struct {
 	CustomerID string
 	Enabled    bool // AWS "enabled"; defaults to true when absent
 
-	plans map[*Stage]*Plan
+	ord    int32   // position in Config.Keys
+	digest Digest  // of the key's value
+	plans  []*Plan // the plans the key is in (usagePlanKeys), in configuration order
 }
 
 // Plan is the usage plan through which the key may call the stage, or nil when none (AWS
 // answers 403 Forbidden). A key is in at most one plan per stage.
-func (k *Key) Plan(s *Stage) *Plan { return k.plans[s] }
+func (k *Key) Plan(s *Stage) *Plan {
+	for _, p := range k.plans {
+		if p.grants(s) {
+			return p
+		}
+	}
+	return nil
+}
+
+// grants reports whether s is one of the plan's apiStages.
+func (p *Plan) grants(s *Stage) bool {
+	for _, x := range p.Stages {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
 
 // Level is the rank of a throttle in AWS's precedence.
 type Level uint8
@@ -372,11 +391,12 @@ func (c *Config) KeyByValue(value string) *Key {
 	// Hash from a stack buffer: []byte(value) would allocate beyond 32 bytes.
 	var buf [maxKeyLen]byte
 	n := copy(buf[:], value)
-	return c.keys[sha256.Sum256(buf[:n])]
+	d := Digest(sha256.Sum256(buf[:n]))
+	return c.keys.find(&d)
 }
 
 // KeyByDigest finds the key whose value has this SHA-256, or nil.
-func (c *Config) KeyByDigest(d Digest) *Key { return c.keys[d] }
+func (c *Config) KeyByDigest(d Digest) *Key { return c.keys.find(&d) }
 
 // AppendLimits appends to dst every throttle the request must pass, in AWS's precedence:
 // the plan's per-method override, the plan's throttle (both only when plan is not nil),

@@ -109,6 +109,18 @@ type parser struct {
 
 	apiKeySources []member         // apis[i].apiKeySource, checked against the top-level one
 	quotaPaths    map[*Plan]string // where each plan's quota is, for the global section's errors
+
+	keyChunks  chunks[Key]   // the Keys
+	planChunks chunks[*Plan] // the first plan of each key
+	// Which usagePlanKeys element put a key in a plan, for the error of a repeated pair:
+	// by Key.ord for the key's first plan, in pairAt for its others.
+	firstPairAt []int32
+	pairAt      map[keyPlan]int
+}
+
+type keyPlan struct {
+	key  *Key
+	plan *Plan
 }
 
 var (
@@ -163,7 +175,6 @@ func (p *parser) config(root gjson.Result) *Config {
 		Namespace:       DefaultNamespace,
 		CASRetries:      DefaultCASRetries,
 		responses:       defaultResponses(),
-		keys:            make(map[Digest]*Key),
 	}
 	p.cfg = c
 	p.apis = make(map[string]*API)

@@ -163,7 +163,8 @@ func (p *parser) key(v gjson.Result, path string) {
 	if !ok {
 		return
 	}
-	k := &Key{Enabled: true}
+	k := p.keyChunks.new()
+	k.Enabled = true
 	idv, ok := f.get("id")
 	if !ok {
 		p.add(field(path, "id"), "required")
@@ -177,6 +178,7 @@ func (p *parser) key(v gjson.Result, path string) {
 		return
 	}
 	p.keyIDs[k.ID] = k
+	k.ord = int32(len(p.cfg.Keys))
 	p.cfg.Keys = append(p.cfg.Keys, k)
 	if n, ok := f.get("name"); ok {
 		k.Name = p.name(n, field(path, "name"))
@@ -233,16 +235,16 @@ func (p *parser) key(v gjson.Result, path string) {
 		p.add(path, "key %q has the same value as %s", k.ID, owner)
 		return
 	}
-	p.cfg.keys[d] = k
+	k.digest = d
+	p.cfg.keys.add(k)
 	if pv, ok := f.get("previousValues"); ok {
 		p.previousValues(k, d, pv, field(path, "previousValues"))
 	}
 }
 
 func (p *parser) planKeys(v gjson.Result, path string) {
-	type pair struct{ plan, key string }
-	seen := make(map[pair]string)
-	for _, e := range p.list(v, path, "") {
+	p.firstPairAt = make([]int32, len(p.cfg.Keys))
+	for i, e := range p.list(v, path, "") {
 		f, ok := p.object(e.val, e.path, planKeyFields, nil)
 		if !ok {
 			continue
@@ -269,21 +271,41 @@ func (p *parser) planKeys(v gjson.Result, path string) {
 		if pl == nil || k == nil {
 			continue
 		}
-		if prev, dup := seen[pair{pl.ID, k.ID}]; dup {
-			p.add(e.path, "key %q is already in usage plan %q (%s)", k.ID, pl.ID, prev)
+		if prev, dup := p.pairedAt(k, pl); dup {
+			p.add(e.path, "key %q is already in usage plan %q (%s)", k.ID, pl.ID, index(path, prev))
 			continue
 		}
-		seen[pair{pl.ID, k.ID}] = e.path
-		pl.keys = append(pl.keys, k)
 		for _, s := range pl.Stages {
-			if other := k.plans[s]; other != nil {
+			if other := k.Plan(s); other != nil {
 				p.add(e.path, "key %q is in usage plans %q and %q, which both grant API stage %q: a key may belong to one plan per API stage", k.ID, other.ID, pl.ID, s.ID)
-				continue
 			}
-			if k.plans == nil {
-				k.plans = make(map[*Stage]*Plan, 1)
+		}
+		pl.keys = append(pl.keys, k)
+		if len(k.plans) == 0 {
+			k.plans = p.planChunks.one()
+			k.plans[0] = pl
+			p.firstPairAt[k.ord] = int32(i)
+		} else {
+			k.plans = append(k.plans, pl)
+			if p.pairAt == nil {
+				p.pairAt = make(map[keyPlan]int)
 			}
-			k.plans[s] = pl
+			p.pairAt[keyPlan{k, pl}] = i
 		}
 	}
+}
+
+// pairedAt reports whether k is in plan pl already, and the index of the usagePlanKeys
+// element that put it there.
+func (p *parser) pairedAt(k *Key, pl *Plan) (int, bool) {
+	for j, x := range k.plans {
+		if x != pl {
+			continue
+		}
+		if j == 0 {
+			return int(p.firstPairAt[k.ord]), true
+		}
+		return p.pairAt[keyPlan{k, pl}], true
+	}
+	return 0, false
 }

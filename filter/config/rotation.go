@@ -32,7 +32,7 @@ func (c *Config) KeyByValueAt(value string, now time.Time) *Key {
 	var buf [maxKeyLen]byte
 	n := copy(buf[:], value)
 	d := Digest(sha256.Sum256(buf[:n]))
-	if k := c.keys[d]; k != nil {
+	if k := c.keys.find(&d); k != nil {
 		return k
 	}
 	if len(c.previous) == 0 {
@@ -54,7 +54,7 @@ func (c *Config) PreviousUntil(d Digest) (k *Key, until time.Time, ok bool) {
 // digestOwner describes who already uses digest d, or "" when nobody does: any two values,
 // current or previous, of all keys must differ, or a request could not be told apart.
 func (p *parser) digestOwner(d Digest) string {
-	if k := p.cfg.keys[d]; k != nil {
+	if k := p.cfg.keys.find(&d); k != nil {
 		return "key " + quote(k.ID)
 	}
 	if pv, ok := p.cfg.previous[d]; ok {
