@@ -96,10 +96,9 @@ type Config struct {
 	Global *Global
 
 	responses [numResponseTypes]Response
-	keys      keyIndex                 // by digest (keytable.go)
+	keys      keyIndex                 // by digest and id (keytable.go)
 	previous  map[Digest]previousValue // rotated keys' previous values; nil when none (rotation.go)
 	planIDs   map[string]*Plan
-	keyIDs    map[string]*Key
 
 	// Whether some route matches on the host, on the route name: set once by Parse so that
 	// the filter reads :authority and xds.route_name (a host call each) only when needed.

@@ -105,7 +105,6 @@ type parser struct {
 	apis   map[string]*API
 	stages map[string]*Stage // by "apiId/stage"
 	plans  map[string]*Plan
-	keyIDs map[string]*Key
 
 	apiKeySources []member         // apis[i].apiKeySource, checked against the top-level one
 	quotaPaths    map[*Plan]string // where each plan's quota is, for the global section's errors
@@ -180,7 +179,6 @@ func (p *parser) config(root gjson.Result) *Config {
 	p.apis = make(map[string]*API)
 	p.stages = make(map[string]*Stage)
 	p.plans = make(map[string]*Plan)
-	p.keyIDs = make(map[string]*Key)
 
 	f, ok := p.object(root, "", topFields, nil)
 	if !ok {
@@ -222,7 +220,8 @@ func (p *parser) config(root gjson.Result) *Config {
 		}
 	}
 	p.usageLog(&f)
-	c.planIDs, c.keyIDs = p.plans, p.keyIDs
+	c.planIDs = p.plans
+	c.Keys = c.keys.keys
 	if v, ok := f.get("global"); ok {
 		p.global(v, "global")
 	}

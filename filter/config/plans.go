@@ -173,13 +173,11 @@ func (p *parser) key(v gjson.Result, path string) {
 	if k.ID, ok = p.id(idv, field(path, "id")); !ok {
 		return
 	}
-	if p.keyIDs[k.ID] != nil {
+	if p.cfg.keys.findID(k.ID) != nil {
 		p.add(field(path, "id"), "duplicate API key id %q", k.ID)
 		return
 	}
-	p.keyIDs[k.ID] = k
-	k.ord = int32(len(p.cfg.Keys))
-	p.cfg.Keys = append(p.cfg.Keys, k)
+	p.cfg.keys.addID(k)
 	if n, ok := f.get("name"); ok {
 		k.Name = p.name(n, field(path, "name"))
 	}
@@ -236,14 +234,14 @@ func (p *parser) key(v gjson.Result, path string) {
 		return
 	}
 	k.digest = d
-	p.cfg.keys.add(k)
+	p.cfg.keys.addDigest(k)
 	if pv, ok := f.get("previousValues"); ok {
 		p.previousValues(k, d, pv, field(path, "previousValues"))
 	}
 }
 
 func (p *parser) planKeys(v gjson.Result, path string) {
-	p.firstPairAt = make([]int32, len(p.cfg.Keys))
+	p.firstPairAt = make([]int32, len(p.cfg.keys.keys))
 	for i, e := range p.list(v, path, "") {
 		f, ok := p.object(e.val, e.path, planKeyFields, nil)
 		if !ok {
@@ -261,7 +259,7 @@ func (p *parser) planKeys(v gjson.Result, path string) {
 		if kv, ok := f.get("keyId"); !ok {
 			p.add(field(e.path, "keyId"), "required")
 		} else if id, ok := p.str(kv, field(e.path, "keyId")); ok {
-			if k = p.keyIDs[id]; k == nil {
+			if k = p.cfg.keys.findID(id); k == nil {
 				p.add(field(e.path, "keyId"), "no API key with id %q", id)
 			}
 		}

@@ -47,7 +47,7 @@ func (c *Config) UsageAPIPath(path string) (rest string, ok bool) {
 func (c *Config) PlanByID(id string) *Plan { return c.planIDs[id] }
 
 // KeyByID is the API key with this id, or nil.
-func (c *Config) KeyByID(id string) *Key { return c.keyIDs[id] }
+func (c *Config) KeyByID(id string) *Key { return c.keys.findID(id) }
 
 // Keys lists the plan's API keys (usagePlanKeys) in configuration order.
 func (p *Plan) Keys() []*Key { return p.keys }
