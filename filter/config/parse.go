@@ -186,23 +186,23 @@ func (p *parser) config(root gjson.Result) *Config {
 	}
 	if v, ok := f.get("apis"); ok {
 		for _, e := range p.list(v, "apis", "") {
-			p.api(e.val, e.path)
+			p.api(e.val, e.path())
 		}
 	}
 	if v, ok := f.get("routes"); ok {
 		for i, e := range p.list(v, "routes", "") {
-			p.route(e.val, e.path, i)
+			p.route(e.val, e.path(), i)
 		}
 	}
 	if v, ok := f.get("usagePlans"); ok {
 		for _, e := range p.list(v, "usagePlans", "items") {
-			p.plan(e.val, e.path)
+			p.plan(e.val, e.path())
 		}
 	}
 	if v, ok := f.get("apiKeys"); ok {
 		p.secrets = true // any string under apiKeys may be a key value
 		for _, e := range p.list(v, "apiKeys", "items") {
-			p.key(e.val, e.path)
+			p.key(e)
 		}
 		p.secrets = false
 	}

@@ -48,7 +48,7 @@ func (p *parser) plan(v gjson.Result, path string) {
 	}
 	if as, ok := f.get("apiStages"); ok {
 		for _, e := range p.list(as, field(path, "apiStages"), "") {
-			p.apiStage(pl, e.val, e.path)
+			p.apiStage(pl, e.val, e.path())
 		}
 	}
 }
@@ -158,8 +158,9 @@ func (p *parser) apiStage(pl *Plan, v gjson.Result, path string) {
 	}
 }
 
-func (p *parser) key(v gjson.Result, path string) {
-	f, ok := p.object(v, path, keyFields, keyIgnored)
+func (p *parser) key(e element) {
+	pathOf := e.path // built only for an error: a configuration may hold 100,000 keys
+	f, ok := p.objectAt(e.val, pathOf, keyFields, keyIgnored)
 	if !ok {
 		return
 	}
@@ -167,115 +168,120 @@ func (p *parser) key(v gjson.Result, path string) {
 	k.Enabled = true
 	idv, ok := f.get("id")
 	if !ok {
-		p.add(field(path, "id"), "required")
+		p.add(field(pathOf(), "id"), "required")
 		return
 	}
-	if k.ID, ok = p.id(idv, field(path, "id")); !ok {
+	if k.ID, ok = p.idAt(idv, pathOf, "id"); !ok {
 		return
 	}
 	if p.cfg.keys.findID(k.ID) != nil {
-		p.add(field(path, "id"), "duplicate API key id %q", k.ID)
+		p.add(field(pathOf(), "id"), "duplicate API key id %q", k.ID)
 		return
 	}
 	p.cfg.keys.addID(k)
 	if n, ok := f.get("name"); ok {
-		k.Name = p.name(n, field(path, "name"))
+		k.Name = p.nameAt(n, pathOf, "name")
 	}
-	if d, ok := f.get("description"); ok {
-		p.str(d, field(path, "description"))
+	if d, ok := f.get("description"); ok && d.Type != gjson.String {
+		p.str(d, field(pathOf(), "description"))
 	}
 	if c, ok := f.get("customerId"); ok {
-		k.CustomerID, _ = p.str(c, field(path, "customerId"))
+		k.CustomerID, _ = p.strAt(c, pathOf, "customerId")
 	}
-	if e, ok := f.get("enabled"); ok {
-		k.Enabled, _ = p.boolean(e, field(path, "enabled"))
+	if en, ok := f.get("enabled"); ok {
+		k.Enabled, _ = p.booleanAt(en, pathOf, "enabled")
 	}
 	val, hasValue := f.get("value")
 	sum, hasSum := f.get("valueSha256")
 	var d Digest
 	switch {
 	case hasValue && hasSum:
-		p.add(path, "key %q: give value or valueSha256, not both", k.ID)
+		p.add(pathOf(), "key %q: give value or valueSha256, not both", k.ID)
 		return
 	case !hasValue && !hasSum:
-		p.add(path, "key %q: needs value or valueSha256 (aws apigateway get-api-keys prints values only with --include-values)", k.ID)
+		p.add(pathOf(), "key %q: needs value or valueSha256 (aws apigateway get-api-keys prints values only with --include-values)", k.ID)
 		return
 	case hasValue:
-		vp := field(path, "value")
 		// Never describe the value itself: it is a secret.
 		if val.Type != gjson.String {
-			p.add(vp, "key %q: must be a string, got %s", k.ID, typeName(val))
+			p.add(field(pathOf(), "value"), "key %q: must be a string, got %s", k.ID, typeName(val))
 			return
 		}
 		if n := len(val.Str); n < minKeyLen || n > maxKeyLen {
-			p.add(vp, "key %q: must be %d to %d alphanumeric characters, got %d characters", k.ID, minKeyLen, maxKeyLen, n)
+			p.add(field(pathOf(), "value"), "key %q: must be %d to %d alphanumeric characters, got %d characters", k.ID, minKeyLen, maxKeyLen, n)
 			return
 		}
 		for i := 0; i < len(val.Str); i++ {
 			if c := val.Str[i]; !isAlpha(c) && !isDigit(c) {
-				p.add(vp, "key %q: must be %d to %d alphanumeric characters, found another character", k.ID, minKeyLen, maxKeyLen)
+				p.add(field(pathOf(), "value"), "key %q: must be %d to %d alphanumeric characters, found another character", k.ID, minKeyLen, maxKeyLen)
 				return
 			}
 		}
 		d = sha256.Sum256([]byte(val.Str))
 	default:
-		sp := field(path, "valueSha256")
-		s, ok := p.str(sum, sp)
-		if !ok {
+		if sum.Type != gjson.String {
+			p.str(sum, field(pathOf(), "valueSha256"))
 			return
 		}
-		if d, ok = parseDigest(s); !ok {
-			p.add(sp, "key %q: must be 64 hexadecimal digits (the SHA-256 of the key value), got %d characters", k.ID, len(s))
+		if d, ok = parseDigest(sum.Str); !ok {
+			p.add(field(pathOf(), "valueSha256"), "key %q: must be 64 hexadecimal digits (the SHA-256 of the key value), got %d characters", k.ID, len(sum.Str))
 			return
 		}
 	}
 	if owner := p.digestOwner(d); owner != "" {
-		p.add(path, "key %q has the same value as %s", k.ID, owner)
+		p.add(pathOf(), "key %q has the same value as %s", k.ID, owner)
 		return
 	}
 	k.digest = d
 	p.cfg.keys.addDigest(k)
 	if pv, ok := f.get("previousValues"); ok {
-		p.previousValues(k, d, pv, field(path, "previousValues"))
+		p.previousValues(k, d, pv, field(pathOf(), "previousValues"))
 	}
 }
 
 func (p *parser) planKeys(v gjson.Result, path string) {
 	p.firstPairAt = make([]int32, len(p.cfg.keys.keys))
+	// An id is read without a copy: it is only looked up (and quoted in an error).
+	idOf := func(v gjson.Result, e element, name string) (string, bool) {
+		if v.Type == gjson.String {
+			return v.Str, true
+		}
+		return p.str(v, field(e.path(), name))
+	}
 	for i, e := range p.list(v, path, "") {
-		f, ok := p.object(e.val, e.path, planKeyFields, nil)
+		f, ok := p.objectAt(e.val, e.path, planKeyFields, nil)
 		if !ok {
 			continue
 		}
 		var pl *Plan
 		var k *Key
 		if pv, ok := f.get("usagePlanId"); !ok {
-			p.add(field(e.path, "usagePlanId"), "required")
-		} else if id, ok := p.str(pv, field(e.path, "usagePlanId")); ok {
+			p.add(field(e.path(), "usagePlanId"), "required")
+		} else if id, ok := idOf(pv, e, "usagePlanId"); ok {
 			if pl = p.plans[id]; pl == nil {
-				p.add(field(e.path, "usagePlanId"), "no usage plan with id %q", id)
+				p.add(field(e.path(), "usagePlanId"), "no usage plan with id %q", id)
 			}
 		}
 		if kv, ok := f.get("keyId"); !ok {
-			p.add(field(e.path, "keyId"), "required")
-		} else if id, ok := p.str(kv, field(e.path, "keyId")); ok {
+			p.add(field(e.path(), "keyId"), "required")
+		} else if id, ok := idOf(kv, e, "keyId"); ok {
 			if k = p.cfg.keys.findID(id); k == nil {
-				p.add(field(e.path, "keyId"), "no API key with id %q", id)
+				p.add(field(e.path(), "keyId"), "no API key with id %q", id)
 			}
 		}
-		if t, ok := f.get("keyType"); ok {
-			p.enum(t, field(e.path, "keyType"), []string{"API_KEY"})
+		if t, ok := f.get("keyType"); ok && (t.Type != gjson.String || t.Str != "API_KEY") {
+			p.enum(t, field(e.path(), "keyType"), []string{"API_KEY"})
 		}
 		if pl == nil || k == nil {
 			continue
 		}
 		if prev, dup := p.pairedAt(k, pl); dup {
-			p.add(e.path, "key %q is already in usage plan %q (%s)", k.ID, pl.ID, index(path, prev))
+			p.add(e.path(), "key %q is already in usage plan %q (%s)", k.ID, pl.ID, index(path, prev))
 			continue
 		}
 		for _, s := range pl.Stages {
 			if other := k.Plan(s); other != nil {
-				p.add(e.path, "key %q is in usage plans %q and %q, which both grant API stage %q: a key may belong to one plan per API stage", k.ID, other.ID, pl.ID, s.ID)
+				p.add(e.path(), "key %q is in usage plans %q and %q, which both grant API stage %q: a key may belong to one plan per API stage", k.ID, other.ID, pl.ID, s.ID)
 			}
 		}
 		pl.keys = append(pl.keys, k)

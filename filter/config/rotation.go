@@ -66,22 +66,22 @@ func (p *parser) digestOwner(d Digest) string {
 // previousValues reads apiKeys[i].previousValues of key k, whose current digest is cur.
 func (p *parser) previousValues(k *Key, cur Digest, v gjson.Result, path string) {
 	for _, e := range p.list(v, path, "") {
-		f, ok := p.object(e.val, e.path, previousFields, nil)
+		f, ok := p.object(e.val, e.path(), previousFields, nil)
 		if !ok {
 			continue
 		}
 		sv, hasSum := f.get("valueSha256")
 		uv, hasUntil := f.get("until")
 		if !hasSum {
-			p.add(field(e.path, "valueSha256"), "required: the hex SHA-256 of the previous value")
+			p.add(field(e.path(), "valueSha256"), "required: the hex SHA-256 of the previous value")
 		}
 		if !hasUntil {
-			p.add(field(e.path, "until"), "required: the time (RFC 3339) until which the previous value is accepted")
+			p.add(field(e.path(), "until"), "required: the time (RFC 3339) until which the previous value is accepted")
 		}
 		if !hasSum || !hasUntil {
 			continue
 		}
-		sp := field(e.path, "valueSha256")
+		sp := field(e.path(), "valueSha256")
 		s, ok := p.str(sv, sp)
 		if !ok {
 			continue
@@ -91,7 +91,7 @@ func (p *parser) previousValues(k *Key, cur Digest, v gjson.Result, path string)
 			p.add(sp, "key %q: must be 64 hexadecimal digits (the SHA-256 of the previous value), got %d characters", k.ID, len(s))
 			continue
 		}
-		up := field(e.path, "until")
+		up := field(e.path(), "until")
 		us, ok := p.str(uv, up)
 		if !ok {
 			continue

@@ -98,22 +98,22 @@ func (p *parser) usageAPI(v gjson.Result, path string) {
 	n := 0
 	for _, e := range p.list(ak, field(path, "adminKeys"), "") {
 		n++
-		g, ok := p.object(e.val, e.path, adminKeyFields, nil)
+		g, ok := p.object(e.val, e.path(), adminKeyFields, nil)
 		if !ok {
 			continue
 		}
-		id := e.path
+		id := e.path()
 		if iv, ok := g.get("id"); ok {
-			if id, ok = p.id(iv, field(e.path, "id")); !ok {
+			if id, ok = p.id(iv, field(e.path(), "id")); !ok {
 				continue
 			}
 		}
 		sv, ok := g.get("valueSha256")
 		if !ok {
-			p.add(field(e.path, "valueSha256"), "required: admin keys are given as digests only (the SHA-256 of the key, in hex, as usageplans keys hash prints it)")
+			p.add(field(e.path(), "valueSha256"), "required: admin keys are given as digests only (the SHA-256 of the key, in hex, as usageplans keys hash prints it)")
 			continue
 		}
-		sp := field(e.path, "valueSha256")
+		sp := field(e.path(), "valueSha256")
 		s, ok := p.str(sv, sp)
 		if !ok {
 			continue
