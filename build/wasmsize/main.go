@@ -62,7 +62,9 @@ func run(module, baseline, names string, top int) error {
 		rows = append(rows, row{p, n})
 		total += n
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].size > rows[j].size || rows[i].size == rows[j].size && rows[i].pkg < rows[j].pkg })
+	sort.Slice(rows, func(i, j int) bool {
+		return rows[i].size > rows[j].size || rows[i].size == rows[j].size && rows[i].pkg < rows[j].pkg
+	})
 	fmt.Printf("\ncode per package (%s: %d B of function bodies)\n", names, total)
 	for i, r := range rows {
 		if i == top {
