@@ -113,6 +113,7 @@ type parser struct {
 	apiKeySources []member         // apis[i].apiKeySource, checked against the top-level one
 	quotaPaths    map[*Plan]string // where each plan's quota is, for the global section's errors
 
+	keyObject  fields        // the members of the API key being read (see objectInto)
 	keyChunks  chunks[Key]   // the Keys
 	planChunks chunks[*Plan] // the first plan of each key
 	// Which usagePlanKeys element put a key in a plan, for the error of a repeated pair:

@@ -160,8 +160,8 @@ func (p *parser) apiStage(pl *Plan, v gjson.Result, path string) {
 
 func (p *parser) key(e element) {
 	pathOf := e.path // built only for an error: a configuration may hold 100,000 keys
-	f, ok := p.objectAt(e.val, pathOf, keyFields, keyIgnored)
-	if !ok {
+	f := &p.keyObject
+	if !p.objectInto(f, e.val, pathOf, keyFields, keyIgnored) {
 		return
 	}
 	k := p.keyChunks.new()
@@ -248,9 +248,9 @@ func (p *parser) planKeys(v gjson.Result, path string) {
 		}
 		return p.str(v, field(e.path(), name))
 	}
+	var f fields // reused: see objectInto
 	for i, e := range p.list(v, path, "") {
-		f, ok := p.objectAt(e.val, e.path, planKeyFields, nil)
-		if !ok {
+		if !p.objectInto(&f, e.val, e.path, planKeyFields, nil) {
 			continue
 		}
 		var pl *Plan
