@@ -24,14 +24,13 @@
 package config
 
 import (
-	"crypto/sha256"
 	"time"
 
 	"github.com/usageplans/usageplans/filter/limit"
 )
 
 // Digest is the SHA-256 of an API key value; the only form of a key kept in memory.
-type Digest [sha256.Size]byte
+type Digest [32]byte
 
 // parseDigest reads a digest written as 64 hexadecimal digits, either case.
 func parseDigest(s string) (d Digest, ok bool) {
@@ -387,10 +386,7 @@ func (c *Config) KeyByValue(value string) *Key {
 	if len(value) < minKeyLen || len(value) > maxKeyLen {
 		return nil
 	}
-	// Hash from a stack buffer: []byte(value) would allocate beyond 32 bytes.
-	var buf [maxKeyLen]byte
-	n := copy(buf[:], value)
-	d := Digest(sha256.Sum256(buf[:n]))
+	d := sum256(value)
 	return c.keys.find(&d)
 }
 

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
 	"math"
 	"time"
 
@@ -217,7 +216,7 @@ func (p *parser) key(e element) {
 				return
 			}
 		}
-		d = sha256.Sum256([]byte(val.Str))
+		d = sum256(val.Str)
 	default:
 		if sum.Type != gjson.String {
 			p.str(sum, field(pathOf(), "valueSha256"))

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -29,9 +28,7 @@ func (c *Config) KeyByValueAt(value string, now time.Time) *Key {
 	if len(value) < minKeyLen || len(value) > maxKeyLen {
 		return nil
 	}
-	var buf [maxKeyLen]byte
-	n := copy(buf[:], value)
-	d := Digest(sha256.Sum256(buf[:n]))
+	d := sum256(value)
 	if k := c.keys.find(&d); k != nil {
 		return k
 	}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -24,7 +23,7 @@ func (u *UsageAPI) Admin(value string) (id string, ok bool) {
 	if len(value) < minKeyLen || len(value) > maxKeyLen {
 		return "", false
 	}
-	id, ok = u.admins[sha256.Sum256([]byte(value))]
+	id, ok = u.admins[sum256(value)]
 	return id, ok
 }
 
