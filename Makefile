@@ -15,7 +15,7 @@ CONFIG   ?= plugin.json
 RLS_VERSION ?= v1.4.1-0.20260122083618-3fb702589d36
 BIN      ?= build/out/bin
 
-.PHONY: build deps test bench fuzz run lint check image push manifests clean
+.PHONY: build deps test bench size fuzz run lint check image push manifests clean
 
 ## build: the filter module, build/usageplans.wasm (standard Go toolchain, no TinyGo)
 build:
@@ -40,6 +40,12 @@ test: build deps
 bench: build
 	USAGEPLANS_WASM=$(CURDIR)/$(WASM) USAGEPLANS_NOOP_WASM=$(CURDIR)/$(NOOP) \
 		$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## size: the module's size as a ratio of the no-op module's, and its code per Go package
+## (from a build with the name section, build/out/usageplans-names.wasm)
+size: build
+	$(GO) run ./build/wasmbuild -o build/out/usageplans-names.wasm -ldflags "-s=false -X main.version=$(VERSION)" ./filter
+	$(GO) run ./build/wasmsize -names build/out/usageplans-names.wasm -top 25 $(WASM) $(NOOP)
 
 ## run: a local gateway on $(LISTEN) serving the filter with plugin.json and an echo upstream,
 ## with the path settings of the shipped Envoy bootstraps (build/envoy)

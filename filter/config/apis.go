@@ -42,7 +42,7 @@ func (p *parser) api(v gjson.Result, path string) {
 	shapes := make(map[string]string)
 	if r, ok := f.get("resources"); ok {
 		for _, e := range p.list(r, field(path, "resources"), "items") {
-			p.resource(a, e.val, e.path, shapes)
+			p.resource(a, e.val, e.path(), shapes)
 		}
 	}
 	if len(a.Methods) == 0 {
@@ -54,7 +54,7 @@ func (p *parser) api(v gjson.Result, path string) {
 		return
 	}
 	for _, e := range p.list(s, field(path, "stages"), "item") {
-		p.stage(a, e.val, e.path)
+		p.stage(a, e.val, e.path())
 	}
 }
 

@@ -24,14 +24,39 @@
 package config
 
 import (
-	"crypto/sha256"
 	"time"
 
 	"github.com/usageplans/usageplans/filter/limit"
 )
 
 // Digest is the SHA-256 of an API key value; the only form of a key kept in memory.
-type Digest [sha256.Size]byte
+type Digest [32]byte
+
+// parseDigest reads a digest written as 64 hexadecimal digits, either case.
+func parseDigest(s string) (d Digest, ok bool) {
+	if len(s) != 2*len(d) {
+		return d, false
+	}
+	for i := range d {
+		hi, ok1 := hexValue(s[2*i])
+		lo, ok2 := hexValue(s[2*i+1])
+		if !ok1 || !ok2 {
+			return d, false
+		}
+		d[i] = hi<<4 | lo
+	}
+	return d, true
+}
+
+func hexValue(c byte) (byte, bool) {
+	switch {
+	case isDigit(c):
+		return c - '0', true
+	case c|0x20 >= 'a' && c|0x20 <= 'f':
+		return c | 0x20 - 'a' + 10, true
+	}
+	return 0, false
+}
 
 // Config is a parsed and validated plugin configuration.
 type Config struct {
@@ -70,10 +95,9 @@ type Config struct {
 	Global *Global
 
 	responses [numResponseTypes]Response
-	keys      map[Digest]*Key
+	keys      keyIndex                 // by digest and id (keytable.go)
 	previous  map[Digest]previousValue // rotated keys' previous values; nil when none (rotation.go)
 	planIDs   map[string]*Plan
-	keyIDs    map[string]*Key
 
 	// Whether some route matches on the host, on the route name: set once by Parse so that
 	// the filter reads :authority and xds.route_name (a host call each) only when needed.
@@ -245,12 +269,31 @@ type Key struct {
 	CustomerID string
 	Enabled    bool // AWS "enabled"; defaults to true when absent
 
-	plans map[*Stage]*Plan
+	ord    int32   // position in Config.Keys
+	digest Digest  // of the key's value
+	plans  []*Plan // the plans the key is in (usagePlanKeys), in configuration order
 }
 
 // Plan is the usage plan through which the key may call the stage, or nil when none (AWS
 // answers 403 Forbidden). A key is in at most one plan per stage.
-func (k *Key) Plan(s *Stage) *Plan { return k.plans[s] }
+func (k *Key) Plan(s *Stage) *Plan {
+	for _, p := range k.plans {
+		if p.grants(s) {
+			return p
+		}
+	}
+	return nil
+}
+
+// grants reports whether s is one of the plan's apiStages.
+func (p *Plan) grants(s *Stage) bool {
+	for _, x := range p.Stages {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
 
 // Level is the rank of a throttle in AWS's precedence.
 type Level uint8
@@ -343,14 +386,12 @@ func (c *Config) KeyByValue(value string) *Key {
 	if len(value) < minKeyLen || len(value) > maxKeyLen {
 		return nil
 	}
-	// Hash from a stack buffer: []byte(value) would allocate beyond 32 bytes.
-	var buf [maxKeyLen]byte
-	n := copy(buf[:], value)
-	return c.keys[sha256.Sum256(buf[:n])]
+	d := sum256(value)
+	return c.keys.find(&d)
 }
 
 // KeyByDigest finds the key whose value has this SHA-256, or nil.
-func (c *Config) KeyByDigest(d Digest) *Key { return c.keys[d] }
+func (c *Config) KeyByDigest(d Digest) *Key { return c.keys.find(&d) }
 
 // AppendLimits appends to dst every throttle the request must pass, in AWS's precedence:
 // the plan's per-method override, the plan's throttle (both only when plan is not nil),

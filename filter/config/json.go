@@ -47,7 +47,7 @@ func hasKeyLike(s string) bool {
 
 // hidden stands for a string that must not be printed.
 func hidden(s string) string {
-	return fmt.Sprintf("<%d characters, not shown: may be an API key>", len(s))
+	return "<" + strconv.Itoa(len(s)) + " characters, not shown: may be an API key>"
 }
 
 // shownName is a member name as an error path may show it: hidden when it looks like a key.
@@ -93,7 +93,7 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // apiKeys, a value under "enabled") must not reach Envoy's log.
 func (p *parser) describe(v gjson.Result) shown {
 	if v.Type == gjson.String && (p.secrets || hasKeyLike(v.Str)) {
-		return shown(fmt.Sprintf("a string of %d characters", len(v.Str)))
+		return shown("a string of " + strconv.Itoa(len(v.Str)) + " characters")
 	}
 	return shown(describe(v))
 }
@@ -158,37 +158,51 @@ func (f *fields) get(name string) (gjson.Result, bool) {
 // returned; those in ignored (AWS fields we do not use) are accepted; any other member and
 // any repeated member is reported.
 func (p *parser) object(v gjson.Result, path string, known, ignored []string) (fields, bool) {
-	f := fields{known: known}
+	return p.objectAt(v, func() string { return path }, known, ignored)
+}
+
+// objectAt is object with the path built only when a problem is reported: one object per
+// API key or usage-plan key would otherwise build its path (an allocation) for nothing.
+func (p *parser) objectAt(v gjson.Result, pathOf func() string, known, ignored []string) (fields, bool) {
+	var f fields
+	ok := p.objectInto(&f, v, pathOf, known, ignored)
+	return f, ok
+}
+
+// objectInto is objectAt filling f, which it resets: fields is 2 KB, which parsing 100,000
+// keys would otherwise clear and copy twice per key.
+func (p *parser) objectInto(f *fields, v gjson.Result, pathOf func() string, known, ignored []string) bool {
+	f.known, f.has = known, 0 // vals[i] is read only when has says it was set
 	if !v.IsObject() {
-		if path == "" {
+		if path := pathOf(); path == "" {
 			p.add(path, "the configuration must be a JSON object, got %s", p.describe(v))
 		} else {
 			p.add(path, "must be an object, got %s", p.describe(v))
 		}
-		return f, false
+		return false
 	}
 	var seenIgnored uint64
 	v.ForEach(func(k, val gjson.Result) bool {
 		name := k.Str
 		if i := indexOf(known, name); i >= 0 {
 			if f.has&(1<<i) != 0 {
-				p.add(field(path, name), "appears twice")
+				p.add(field(pathOf(), name), "appears twice")
 			}
 			f.has |= 1 << i
 			f.vals[i] = val
 		} else if i := indexOf(ignored, name); i >= 0 {
 			if seenIgnored&(1<<i) != 0 {
-				p.add(field(path, name), "appears twice")
+				p.add(field(pathOf(), name), "appears twice")
 			}
 			seenIgnored |= 1 << i
 		} else if s := suggest(name, known); s != "" {
-			p.add(field(path, shownName(name)), "unknown field (did you mean %q?)", shown(s))
+			p.add(field(pathOf(), shownName(name)), "unknown field (did you mean %q?)", shown(s))
 		} else {
-			p.add(field(path, shownName(name)), "unknown field")
+			p.add(field(pathOf(), shownName(name)), "unknown field")
 		}
 		return true
 	})
-	return f, true
+	return true
 }
 
 func indexOf(list []string, s string) int {
@@ -272,10 +286,14 @@ type member struct {
 	path string
 }
 
+// element is an array element; its path, parent[i], is built when asked for.
 type element struct {
-	val  gjson.Result
-	path string
+	val    gjson.Result
+	parent string
+	i      int
 }
+
+func (e element) path() string { return index(e.parent, e.i) }
 
 // list iterates over an array, or when wrapper is not empty an AWS CLI output object
 // holding the array under wrapper ("items" for get-usage-plans and friends, "item" for
@@ -305,7 +323,7 @@ func (p *parser) list(v gjson.Result, path, wrapper string) iter.Seq2[int, eleme
 		}
 		i := 0
 		v.ForEach(func(_, e gjson.Result) bool {
-			more := yield(i, element{e, index(path, i)})
+			more := yield(i, element{e, path, i})
 			i++
 			return more
 		})
@@ -334,9 +352,9 @@ func (p *parser) boolean(v gjson.Result, path string) (bool, bool) {
 func (p *parser) integer(v gjson.Result, path string, lo, hi int64) (int64, bool) {
 	bounds := func() string {
 		if hi == math.MaxInt64 {
-			return fmt.Sprintf("an integer >= %d", lo)
+			return "an integer >= " + strconv.FormatInt(lo, 10)
 		}
-		return fmt.Sprintf("an integer from %d to %d", lo, hi)
+		return "an integer from " + strconv.FormatInt(lo, 10) + " to " + strconv.FormatInt(hi, 10)
 	}
 	if v.Type != gjson.Number {
 		p.add(path, "must be %s, got %s", bounds(), p.describe(v))
@@ -399,14 +417,52 @@ func (p *parser) id(v gjson.Result, path string) (string, bool) {
 		p.add(path, "must be 1 to %d characters, got %d", maxIDLen, len(s))
 		return "", false
 	}
+	if !idChars(s) {
+		p.add(path, "must hold only letters, digits, '-', '_' and '.', got %s", p.describe(v))
+		return "", false
+	}
+	return s, true
+}
+
+func idChars(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(isAlpha(c) || isDigit(c) || c == '-' || c == '_' || c == '.') {
-			p.add(path, "must hold only letters, digits, '-', '_' and '.', got %s", p.describe(v))
-			return "", false
+			return false
 		}
 	}
-	return s, true
+	return true
+}
+
+// strAt, idAt, nameAt and booleanAt are str, id, name and boolean for the member name of
+// the object at pathOf(): they build the member's path only to report a problem, which
+// saves two allocations per member of each of many API keys.
+func (p *parser) strAt(v gjson.Result, pathOf func() string, name string) (string, bool) {
+	if v.Type == gjson.String {
+		return strings.Clone(v.Str), true
+	}
+	return p.str(v, field(pathOf(), name))
+}
+
+func (p *parser) idAt(v gjson.Result, pathOf func() string, name string) (string, bool) {
+	if v.Type == gjson.String && v.Str != "" && len(v.Str) <= maxIDLen && idChars(v.Str) {
+		return strings.Clone(v.Str), true
+	}
+	return p.id(v, field(pathOf(), name))
+}
+
+func (p *parser) nameAt(v gjson.Result, pathOf func() string, name string) string {
+	if v.Type == gjson.String && len(v.Str) <= maxNameLen {
+		return strings.Clone(v.Str)
+	}
+	return p.name(v, field(pathOf(), name))
+}
+
+func (p *parser) booleanAt(v gjson.Result, pathOf func() string, name string) (bool, bool) {
+	if v.Type == gjson.True || v.Type == gjson.False {
+		return v.Bool(), true
+	}
+	return p.boolean(v, field(pathOf(), name))
 }
 
 func (p *parser) name(v gjson.Result, path string) string {

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -361,10 +362,24 @@ func BenchmarkMatch(b *testing.B) {
 	}
 }
 
+// keyCounts are the table sizes every key-table benchmark runs at: the cost of a lookup
+// and of a configure must not grow with the number of keys beyond what a sorted table's
+// log(n) costs.
+var keyCounts = []int{10, 10000, 100000}
+
+// BenchmarkKeyByValue looks up a key of a configuration of 10, 10k and 100k keys.
 func BenchmarkKeyByValue(b *testing.B) {
-	c := mustParse(b, routing)
-	for b.Loop() {
-		c.KeyByValue("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA0001")
+	for _, n := range keyCounts {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			c := mustParse(b, string(manyKeys(n)))
+			value := manyKeyValue(n / 2)
+			if k := c.KeyByValue(value); k == nil || k.ID != fmt.Sprintf("k%d", n/2) {
+				b.Fatalf("KeyByValue = %v", k)
+			}
+			for b.Loop() {
+				c.KeyByValue(value)
+			}
+		})
 	}
 }
 
@@ -377,17 +392,48 @@ func BenchmarkParsePluginJSON(b *testing.B) {
 	}
 }
 
-// BenchmarkParseManyKeys parses a configuration of 10,000 keys spread over two plans: the
-// cost of one proxy_on_configure at that size.
+// BenchmarkParseManyKeys parses a configuration of 10, 10k and 100k keys spread over two
+// plans: the cost of one proxy_on_configure at that size. live-B/key is what the parsed
+// Config keeps on the heap per key (after a GC, the configuration text dropped); sys-MiB is
+// the memory the process took from the system by then (in Wasm: about the linear memory,
+// which never shrinks), with every smaller run before it.
 func BenchmarkParseManyKeys(b *testing.B) {
-	data := manyKeys(10000)
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if _, err := Parse(data); err != nil {
-			b.Fatal(err)
-		}
+	for _, n := range keyCounts {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			data := manyKeys(n)
+			b.SetBytes(int64(len(data)))
+			var c *Config
+			for b.Loop() {
+				var err error
+				if c, err = Parse(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			data = nil
+			c = nil
+			before := liveHeap()
+			c, _ = Parse(manyKeys(n))
+			after := liveHeap()
+			runtime.KeepAlive(c)
+			b.ReportMetric(float64(after-before)/float64(n), "live-B/key")
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			b.ReportMetric(float64(m.Sys)/(1<<20), "sys-MiB")
+		})
 	}
 }
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// manyKeyValue is the value of key i of manyKeys.
+func manyKeyValue(i int) string { return fmt.Sprintf("GeneratedKeyValue%012d", i) }
 
 func manyKeys(n int) []byte {
 	var keys, planKeys strings.Builder
@@ -396,7 +442,7 @@ func manyKeys(n int) []byte {
 			keys.WriteByte(',')
 			planKeys.WriteByte(',')
 		}
-		fmt.Fprintf(&keys, `{"id": "k%d", "value": "GeneratedKeyValue%012d", "name": "customer %d"}`, i, i, i)
+		fmt.Fprintf(&keys, `{"id": "k%d", "value": "%s", "name": "customer %d"}`, i, manyKeyValue(i), i)
 		fmt.Fprintf(&planKeys, `{"usagePlanId": "p%d", "keyId": "k%d"}`, i%2, i)
 	}
 	return []byte(`{"apis": [{"id": "a", "resources": [{"path": "/x", "resourceMethods": {"GET": {"apiKeyRequired": true}}}],

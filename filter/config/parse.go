@@ -2,17 +2,17 @@ package config
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
+	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 	"github.com/usageplans/usageplans/filter/limit"
 )
 
 // Parse parses and validates a configuration. On failure the error is an Errors listing
-// every problem found, each with its JSON path; key values never appear in it.
+// every problem found, each with its JSON path; key values never appear in it. Parse keeps
+// nothing of data and does not modify it; data must not change while Parse runs.
 func Parse(data []byte) (*Config, error) {
 	data, err := skipBOM(data)
 	if err != nil {
@@ -24,7 +24,9 @@ func Parse(data []byte) (*Config, error) {
 	if !gjson.ValidBytes(data) {
 		return nil, Errors{{Message: "configuration is not valid JSON" + syntaxPosition(data)}}
 	}
-	return parse(string(data))
+	// No copy of data (100,000 keys make 10 MB): parse keeps no substring of the document
+	// (TestConfigKeepsNoSubstringOfTheDocument), and data is not modified while it runs.
+	return parse(unsafe.String(unsafe.SliceData(data), len(data)))
 }
 
 // skipBOM drops a UTF-8 byte order mark at the start of the configuration, as RFC 8259
@@ -41,10 +43,23 @@ func skipBOM(data []byte) ([]byte, error) {
 		{"\xfe\xff", "UTF-16 (big-endian)"}, {"\xff\xfe", "UTF-16 (little-endian)"},
 	} {
 		if bytes.HasPrefix(data, []byte(m.bom)) {
-			return nil, Errors{{Message: fmt.Sprintf("configuration starts with a %s byte order mark (% X) at line 1, column 1: save it as UTF-8", m.name, m.bom)}}
+			return nil, Errors{{Message: "configuration starts with a " + m.name + " byte order mark (" + spacedHex(m.bom) + ") at line 1, column 1: save it as UTF-8"}}
 		}
 	}
 	return data, nil
+}
+
+// spacedHex writes bytes as upper-case hexadecimal pairs separated by spaces: "FF FE".
+func spacedHex(s string) string {
+	const digits = "0123456789ABCDEF"
+	b := make([]byte, 0, 3*len(s))
+	for i := 0; i < len(s); i++ {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, digits[s[i]>>4], digits[s[i]&15])
+	}
+	return string(b)
 }
 
 // parse parses doc, a copy of the configuration that holds key values. Every string the
@@ -67,24 +82,22 @@ func parse(doc string) (*Config, error) {
 	return c, nil
 }
 
-// syntaxPosition says where the JSON syntax breaks, as ": line L, column C: why". gjson
-// validates without telling where; encoding/json does, and is linked in anyway.
+// syntaxPosition says where the JSON syntax breaks, as ": line L, column C: why" (see
+// syntaxError); line and column count bytes from 1.
 func syntaxPosition(data []byte) string {
-	var raw json.RawMessage
-	err := json.Unmarshal(data, &raw)
-	var se *json.SyntaxError
-	if !errors.As(err, &se) {
+	offset, msg, bad := syntaxError(data)
+	if !bad {
 		return ""
 	}
 	line, col := 1, 1
-	for _, c := range data[:min(max(int(se.Offset)-1, 0), len(data))] { // Offset is just past the bad byte
+	for _, c := range data[:max(offset-1, 0)] { // offset is just past the bad byte
 		if c == '\n' {
 			line, col = line+1, 1
 		} else {
 			col++
 		}
 	}
-	return fmt.Sprintf(": line %d, column %d: %s", line, col, se.Error())
+	return ": line " + strconv.Itoa(line) + ", column " + strconv.Itoa(col) + ": " + msg
 }
 
 type parser struct {
@@ -96,10 +109,22 @@ type parser struct {
 	apis   map[string]*API
 	stages map[string]*Stage // by "apiId/stage"
 	plans  map[string]*Plan
-	keyIDs map[string]*Key
 
 	apiKeySources []member         // apis[i].apiKeySource, checked against the top-level one
 	quotaPaths    map[*Plan]string // where each plan's quota is, for the global section's errors
+
+	keyObject  fields        // the members of the API key being read (see objectInto)
+	keyChunks  chunks[Key]   // the Keys
+	planChunks chunks[*Plan] // the first plan of each key
+	// Which usagePlanKeys element put a key in a plan, for the error of a repeated pair:
+	// by Key.ord for the key's first plan, in pairAt for its others.
+	firstPairAt []int32
+	pairAt      map[keyPlan]int
+}
+
+type keyPlan struct {
+	key  *Key
+	plan *Plan
 }
 
 var (
@@ -154,13 +179,11 @@ func (p *parser) config(root gjson.Result) *Config {
 		Namespace:       DefaultNamespace,
 		CASRetries:      DefaultCASRetries,
 		responses:       defaultResponses(),
-		keys:            make(map[Digest]*Key),
 	}
 	p.cfg = c
 	p.apis = make(map[string]*API)
 	p.stages = make(map[string]*Stage)
 	p.plans = make(map[string]*Plan)
-	p.keyIDs = make(map[string]*Key)
 
 	f, ok := p.object(root, "", topFields, nil)
 	if !ok {
@@ -168,23 +191,23 @@ func (p *parser) config(root gjson.Result) *Config {
 	}
 	if v, ok := f.get("apis"); ok {
 		for _, e := range p.list(v, "apis", "") {
-			p.api(e.val, e.path)
+			p.api(e.val, e.path())
 		}
 	}
 	if v, ok := f.get("routes"); ok {
 		for i, e := range p.list(v, "routes", "") {
-			p.route(e.val, e.path, i)
+			p.route(e.val, e.path(), i)
 		}
 	}
 	if v, ok := f.get("usagePlans"); ok {
 		for _, e := range p.list(v, "usagePlans", "items") {
-			p.plan(e.val, e.path)
+			p.plan(e.val, e.path())
 		}
 	}
 	if v, ok := f.get("apiKeys"); ok {
 		p.secrets = true // any string under apiKeys may be a key value
 		for _, e := range p.list(v, "apiKeys", "items") {
-			p.key(e.val, e.path)
+			p.key(e)
 		}
 		p.secrets = false
 	}
@@ -202,7 +225,8 @@ func (p *parser) config(root gjson.Result) *Config {
 		}
 	}
 	p.usageLog(&f)
-	c.planIDs, c.keyIDs = p.plans, p.keyIDs
+	c.planIDs = p.plans
+	c.Keys = c.keys.keys
 	if v, ok := f.get("global"); ok {
 		p.global(v, "global")
 	}

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"math"
 	"time"
 
@@ -49,7 +47,7 @@ func (p *parser) plan(v gjson.Result, path string) {
 	}
 	if as, ok := f.get("apiStages"); ok {
 		for _, e := range p.list(as, field(path, "apiStages"), "") {
-			p.apiStage(pl, e.val, e.path)
+			p.apiStage(pl, e.val, e.path())
 		}
 	}
 }
@@ -159,134 +157,158 @@ func (p *parser) apiStage(pl *Plan, v gjson.Result, path string) {
 	}
 }
 
-func (p *parser) key(v gjson.Result, path string) {
-	f, ok := p.object(v, path, keyFields, keyIgnored)
-	if !ok {
+func (p *parser) key(e element) {
+	pathOf := e.path // built only for an error: a configuration may hold 100,000 keys
+	f := &p.keyObject
+	if !p.objectInto(f, e.val, pathOf, keyFields, keyIgnored) {
 		return
 	}
-	k := &Key{Enabled: true}
+	k := p.keyChunks.new()
+	k.Enabled = true
 	idv, ok := f.get("id")
 	if !ok {
-		p.add(field(path, "id"), "required")
+		p.add(field(pathOf(), "id"), "required")
 		return
 	}
-	if k.ID, ok = p.id(idv, field(path, "id")); !ok {
+	if k.ID, ok = p.idAt(idv, pathOf, "id"); !ok {
 		return
 	}
-	if p.keyIDs[k.ID] != nil {
-		p.add(field(path, "id"), "duplicate API key id %q", k.ID)
+	if p.cfg.keys.findID(k.ID) != nil {
+		p.add(field(pathOf(), "id"), "duplicate API key id %q", k.ID)
 		return
 	}
-	p.keyIDs[k.ID] = k
-	p.cfg.Keys = append(p.cfg.Keys, k)
+	p.cfg.keys.addID(k)
 	if n, ok := f.get("name"); ok {
-		k.Name = p.name(n, field(path, "name"))
+		k.Name = p.nameAt(n, pathOf, "name")
 	}
-	if d, ok := f.get("description"); ok {
-		p.str(d, field(path, "description"))
+	if d, ok := f.get("description"); ok && d.Type != gjson.String {
+		p.str(d, field(pathOf(), "description"))
 	}
 	if c, ok := f.get("customerId"); ok {
-		k.CustomerID, _ = p.str(c, field(path, "customerId"))
+		k.CustomerID, _ = p.strAt(c, pathOf, "customerId")
 	}
-	if e, ok := f.get("enabled"); ok {
-		k.Enabled, _ = p.boolean(e, field(path, "enabled"))
+	if en, ok := f.get("enabled"); ok {
+		k.Enabled, _ = p.booleanAt(en, pathOf, "enabled")
 	}
 	val, hasValue := f.get("value")
 	sum, hasSum := f.get("valueSha256")
 	var d Digest
 	switch {
 	case hasValue && hasSum:
-		p.add(path, "key %q: give value or valueSha256, not both", k.ID)
+		p.add(pathOf(), "key %q: give value or valueSha256, not both", k.ID)
 		return
 	case !hasValue && !hasSum:
-		p.add(path, "key %q: needs value or valueSha256 (aws apigateway get-api-keys prints values only with --include-values)", k.ID)
+		p.add(pathOf(), "key %q: needs value or valueSha256 (aws apigateway get-api-keys prints values only with --include-values)", k.ID)
 		return
 	case hasValue:
-		vp := field(path, "value")
 		// Never describe the value itself: it is a secret.
 		if val.Type != gjson.String {
-			p.add(vp, "key %q: must be a string, got %s", k.ID, typeName(val))
+			p.add(field(pathOf(), "value"), "key %q: must be a string, got %s", k.ID, typeName(val))
 			return
 		}
 		if n := len(val.Str); n < minKeyLen || n > maxKeyLen {
-			p.add(vp, "key %q: must be %d to %d alphanumeric characters, got %d characters", k.ID, minKeyLen, maxKeyLen, n)
+			p.add(field(pathOf(), "value"), "key %q: must be %d to %d alphanumeric characters, got %d characters", k.ID, minKeyLen, maxKeyLen, n)
 			return
 		}
 		for i := 0; i < len(val.Str); i++ {
 			if c := val.Str[i]; !isAlpha(c) && !isDigit(c) {
-				p.add(vp, "key %q: must be %d to %d alphanumeric characters, found another character", k.ID, minKeyLen, maxKeyLen)
+				p.add(field(pathOf(), "value"), "key %q: must be %d to %d alphanumeric characters, found another character", k.ID, minKeyLen, maxKeyLen)
 				return
 			}
 		}
-		d = sha256.Sum256([]byte(val.Str))
+		d = sum256(val.Str)
 	default:
-		sp := field(path, "valueSha256")
-		s, ok := p.str(sum, sp)
-		if !ok {
+		if sum.Type != gjson.String {
+			p.str(sum, field(pathOf(), "valueSha256"))
 			return
 		}
-		b, err := hex.DecodeString(s)
-		if err != nil || len(b) != len(d) {
-			p.add(sp, "key %q: must be 64 hexadecimal digits (the SHA-256 of the key value), got %d characters", k.ID, len(s))
+		if d, ok = parseDigest(sum.Str); !ok {
+			p.add(field(pathOf(), "valueSha256"), "key %q: must be 64 hexadecimal digits (the SHA-256 of the key value), got %d characters", k.ID, len(sum.Str))
 			return
 		}
-		copy(d[:], b)
 	}
 	if owner := p.digestOwner(d); owner != "" {
-		p.add(path, "key %q has the same value as %s", k.ID, owner)
+		p.add(pathOf(), "key %q has the same value as %s", k.ID, owner)
 		return
 	}
-	p.cfg.keys[d] = k
+	k.digest = d
+	p.cfg.keys.addDigest(k)
 	if pv, ok := f.get("previousValues"); ok {
-		p.previousValues(k, d, pv, field(path, "previousValues"))
+		p.previousValues(k, d, pv, field(pathOf(), "previousValues"))
 	}
 }
 
 func (p *parser) planKeys(v gjson.Result, path string) {
-	type pair struct{ plan, key string }
-	seen := make(map[pair]string)
-	for _, e := range p.list(v, path, "") {
-		f, ok := p.object(e.val, e.path, planKeyFields, nil)
-		if !ok {
+	p.firstPairAt = make([]int32, len(p.cfg.keys.keys))
+	// An id is read without a copy: it is only looked up (and quoted in an error).
+	idOf := func(v gjson.Result, e element, name string) (string, bool) {
+		if v.Type == gjson.String {
+			return v.Str, true
+		}
+		return p.str(v, field(e.path(), name))
+	}
+	var f fields // reused: see objectInto
+	for i, e := range p.list(v, path, "") {
+		if !p.objectInto(&f, e.val, e.path, planKeyFields, nil) {
 			continue
 		}
 		var pl *Plan
 		var k *Key
 		if pv, ok := f.get("usagePlanId"); !ok {
-			p.add(field(e.path, "usagePlanId"), "required")
-		} else if id, ok := p.str(pv, field(e.path, "usagePlanId")); ok {
+			p.add(field(e.path(), "usagePlanId"), "required")
+		} else if id, ok := idOf(pv, e, "usagePlanId"); ok {
 			if pl = p.plans[id]; pl == nil {
-				p.add(field(e.path, "usagePlanId"), "no usage plan with id %q", id)
+				p.add(field(e.path(), "usagePlanId"), "no usage plan with id %q", id)
 			}
 		}
 		if kv, ok := f.get("keyId"); !ok {
-			p.add(field(e.path, "keyId"), "required")
-		} else if id, ok := p.str(kv, field(e.path, "keyId")); ok {
-			if k = p.keyIDs[id]; k == nil {
-				p.add(field(e.path, "keyId"), "no API key with id %q", id)
+			p.add(field(e.path(), "keyId"), "required")
+		} else if id, ok := idOf(kv, e, "keyId"); ok {
+			if k = p.cfg.keys.findID(id); k == nil {
+				p.add(field(e.path(), "keyId"), "no API key with id %q", id)
 			}
 		}
-		if t, ok := f.get("keyType"); ok {
-			p.enum(t, field(e.path, "keyType"), []string{"API_KEY"})
+		if t, ok := f.get("keyType"); ok && (t.Type != gjson.String || t.Str != "API_KEY") {
+			p.enum(t, field(e.path(), "keyType"), []string{"API_KEY"})
 		}
 		if pl == nil || k == nil {
 			continue
 		}
-		if prev, dup := seen[pair{pl.ID, k.ID}]; dup {
-			p.add(e.path, "key %q is already in usage plan %q (%s)", k.ID, pl.ID, prev)
+		if prev, dup := p.pairedAt(k, pl); dup {
+			p.add(e.path(), "key %q is already in usage plan %q (%s)", k.ID, pl.ID, index(path, prev))
 			continue
 		}
-		seen[pair{pl.ID, k.ID}] = e.path
-		pl.keys = append(pl.keys, k)
 		for _, s := range pl.Stages {
-			if other := k.plans[s]; other != nil {
-				p.add(e.path, "key %q is in usage plans %q and %q, which both grant API stage %q: a key may belong to one plan per API stage", k.ID, other.ID, pl.ID, s.ID)
-				continue
+			if other := k.Plan(s); other != nil {
+				p.add(e.path(), "key %q is in usage plans %q and %q, which both grant API stage %q: a key may belong to one plan per API stage", k.ID, other.ID, pl.ID, s.ID)
 			}
-			if k.plans == nil {
-				k.plans = make(map[*Stage]*Plan, 1)
+		}
+		pl.keys = append(pl.keys, k)
+		if len(k.plans) == 0 {
+			k.plans = p.planChunks.one()
+			k.plans[0] = pl
+			p.firstPairAt[k.ord] = int32(i)
+		} else {
+			k.plans = append(k.plans, pl)
+			if p.pairAt == nil {
+				p.pairAt = make(map[keyPlan]int)
 			}
-			k.plans[s] = pl
+			p.pairAt[keyPlan{k, pl}] = i
 		}
 	}
+}
+
+// pairedAt reports whether k is in plan pl already, and the index of the usagePlanKeys
+// element that put it there.
+func (p *parser) pairedAt(k *Key, pl *Plan) (int, bool) {
+	for j, x := range k.plans {
+		if x != pl {
+			continue
+		}
+		if j == 0 {
+			return int(p.firstPairAt[k.ord]), true
+		}
+		return p.pairAt[keyPlan{k, pl}], true
+	}
+	return 0, false
 }

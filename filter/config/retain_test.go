@@ -92,7 +92,7 @@ func TestSharedStringsFindsSubstrings(t *testing.T) {
 	c := &Config{
 		Routes:    []*Route{{Name: own}, {Host: sub}},
 		responses: [numResponseTypes]Response{Throttled: {Headers: [][2]string{{"a", sub}}}},
-		keys:      map[Digest]*Key{{1}: {ID: own, plans: map[*Stage]*Plan{{Name: own}: {Name: sub}}}},
+		keys:      keyIndex{keys: []*Key{{ID: own, plans: []*Plan{{ID: own, Name: sub}}}}},
 	}
 	c.APIs = []*API{{root: &node{literal: map[string]*node{sub: {}}}}}
 	shared, seen := sharedStrings(c, doc)
@@ -100,7 +100,7 @@ func TestSharedStringsFindsSubstrings(t *testing.T) {
 		"Config.APIs[].root.literal{key}",
 		"Config.Routes[].Host",
 		"Config.responses[].Headers[][]",
-		"Config.keys{}.plans{}.Name",
+		"Config.keys.keys[].plans[].Name",
 	}
 	if !sameSet(shared, want) {
 		t.Errorf("found %q, want %q", shared, want)

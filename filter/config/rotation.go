@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -30,10 +28,8 @@ func (c *Config) KeyByValueAt(value string, now time.Time) *Key {
 	if len(value) < minKeyLen || len(value) > maxKeyLen {
 		return nil
 	}
-	var buf [maxKeyLen]byte
-	n := copy(buf[:], value)
-	d := Digest(sha256.Sum256(buf[:n]))
-	if k := c.keys[d]; k != nil {
+	d := sum256(value)
+	if k := c.keys.find(&d); k != nil {
 		return k
 	}
 	if len(c.previous) == 0 {
@@ -55,7 +51,7 @@ func (c *Config) PreviousUntil(d Digest) (k *Key, until time.Time, ok bool) {
 // digestOwner describes who already uses digest d, or "" when nobody does: any two values,
 // current or previous, of all keys must differ, or a request could not be told apart.
 func (p *parser) digestOwner(d Digest) string {
-	if k := p.cfg.keys[d]; k != nil {
+	if k := p.cfg.keys.find(&d); k != nil {
 		return "key " + quote(k.ID)
 	}
 	if pv, ok := p.cfg.previous[d]; ok {
@@ -67,34 +63,32 @@ func (p *parser) digestOwner(d Digest) string {
 // previousValues reads apiKeys[i].previousValues of key k, whose current digest is cur.
 func (p *parser) previousValues(k *Key, cur Digest, v gjson.Result, path string) {
 	for _, e := range p.list(v, path, "") {
-		f, ok := p.object(e.val, e.path, previousFields, nil)
+		f, ok := p.object(e.val, e.path(), previousFields, nil)
 		if !ok {
 			continue
 		}
 		sv, hasSum := f.get("valueSha256")
 		uv, hasUntil := f.get("until")
 		if !hasSum {
-			p.add(field(e.path, "valueSha256"), "required: the hex SHA-256 of the previous value")
+			p.add(field(e.path(), "valueSha256"), "required: the hex SHA-256 of the previous value")
 		}
 		if !hasUntil {
-			p.add(field(e.path, "until"), "required: the time (RFC 3339) until which the previous value is accepted")
+			p.add(field(e.path(), "until"), "required: the time (RFC 3339) until which the previous value is accepted")
 		}
 		if !hasSum || !hasUntil {
 			continue
 		}
-		var d Digest
-		sp := field(e.path, "valueSha256")
+		sp := field(e.path(), "valueSha256")
 		s, ok := p.str(sv, sp)
 		if !ok {
 			continue
 		}
-		b, err := hex.DecodeString(s)
-		if err != nil || len(b) != len(d) {
+		d, ok := parseDigest(s)
+		if !ok {
 			p.add(sp, "key %q: must be 64 hexadecimal digits (the SHA-256 of the previous value), got %d characters", k.ID, len(s))
 			continue
 		}
-		copy(d[:], b)
-		up := field(e.path, "until")
+		up := field(e.path(), "until")
 		us, ok := p.str(uv, up)
 		if !ok {
 			continue

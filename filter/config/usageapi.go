@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -32,7 +30,7 @@ func (u *UsageAPI) Admin(value string) (id string, ok bool) {
 	if len(value) < minKeyLen || len(value) > maxKeyLen {
 		return "", false
 	}
-	id, ok = u.admins[sha256.Sum256([]byte(value))]
+	id, ok = u.admins[sum256(value)]
 	return id, ok
 }
 
@@ -55,7 +53,7 @@ func (c *Config) UsageAPIPath(path string) (rest string, ok bool) {
 func (c *Config) PlanByID(id string) *Plan { return c.planIDs[id] }
 
 // KeyByID is the API key with this id, or nil.
-func (c *Config) KeyByID(id string) *Key { return c.keyIDs[id] }
+func (c *Config) KeyByID(id string) *Key { return c.keys.findID(id) }
 
 // Keys lists the plan's API keys (usagePlanKeys) in configuration order.
 func (p *Plan) Keys() []*Key { return p.keys }
@@ -109,32 +107,30 @@ func (p *parser) usageAPI(v gjson.Result, path string) {
 	n := 0
 	for _, e := range p.list(ak, field(path, "adminKeys"), "") {
 		n++
-		g, ok := p.object(e.val, e.path, adminKeyFields, nil)
+		g, ok := p.object(e.val, e.path(), adminKeyFields, nil)
 		if !ok {
 			continue
 		}
-		id := e.path
+		id := e.path()
 		if iv, ok := g.get("id"); ok {
-			if id, ok = p.id(iv, field(e.path, "id")); !ok {
+			if id, ok = p.id(iv, field(e.path(), "id")); !ok {
 				continue
 			}
 		}
 		sv, ok := g.get("valueSha256")
 		if !ok {
-			p.add(field(e.path, "valueSha256"), "required: admin keys are given as digests only (the SHA-256 of the key, in hex, as usageplans keys hash prints it)")
+			p.add(field(e.path(), "valueSha256"), "required: admin keys are given as digests only (the SHA-256 of the key, in hex, as usageplans keys hash prints it)")
 			continue
 		}
-		sp := field(e.path, "valueSha256")
+		sp := field(e.path(), "valueSha256")
 		s, ok := p.str(sv, sp)
 		if !ok {
 			continue
 		}
-		var d Digest
-		if b, err := hex.DecodeString(s); err != nil || len(b) != len(d) {
+		d, ok := parseDigest(s)
+		if !ok {
 			p.add(sp, "must be 64 hexadecimal digits (the SHA-256 of the admin key), got %d characters", len(s))
 			continue
-		} else {
-			copy(d[:], b)
 		}
 		if owner := p.digestOwner(d); owner != "" {
 			p.add(sp, "is the digest of %s: an admin key must not be an API key", owner)
