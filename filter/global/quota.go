@@ -2,7 +2,6 @@ package global
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -36,6 +35,14 @@ type Ticket struct {
 	Owned        bool
 	Refused      bool // Refuse: the window's count is known to be over the limit
 	Err          error
+	// UsageErr is the proxy's usage entry (UsageEntry) not read or written: the request
+	// is decided as usual, and its usage may miss the fleet's count.
+	UsageErr  error
+	UsageLost int64 // see Result.UsageLost
+	// Usage is the proxy's unsent usage of the key the call carries (see UsageEntry);
+	// descs is how many descriptors the call sends.
+	Usage UsageClaim
+	descs int
 }
 
 // Answer is what came back from the call: the HTTP-call response, or Failed when there was
@@ -67,16 +74,19 @@ type Result struct {
 	// after the decision (then a lease or a carry-over may be lost: log it).
 	Err      error
 	StateErr error
+	// UsageLost is admitted requests that will never be in the fleet's per-day usage: a
+	// call that carried them got no answer (see UsageEntry).
+	UsageLost int64
 }
 
 // Quota runs global-mode decisions; it reuses its buffers, so one Quota serves one request
 // at a time (one per VM).
 type Quota struct {
-	buf, body []byte
-	resp      rls.Response
-	descs     [1]rls.Descriptor
-	entries   [3]rls.Entry
-	limit     rls.Limit
+	buf, ubuf, body []byte
+	resp            rls.Response
+	descs           [1 + UsageDays]rls.Descriptor
+	entries         [3 * (1 + UsageDays)]rls.Entry
+	limit           rls.Limit
 
 	namesOf *config.Config
 	names   map[pair]*names
@@ -88,7 +98,7 @@ type pair struct {
 }
 
 // names are built once per configuration: the entry key and the descriptor values.
-type names struct{ entry, plan, key string }
+type names struct{ entry, usage, plan, key string }
 
 // The descriptor of the filter's configure-time check (hits_addend 0). RLS's
 // configuration (usageplans ratelimit-config) gives it a limit, so that an answer with a
@@ -143,14 +153,32 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 		t.Err = err
 		return t
 	}
-	if leased || t.Refused {
+	if t.Refused {
 		t.Body = nil
 		return t
 	}
+	if leased {
+		t.Body = nil
+		t.UsageLost, t.UsageErr = qt.countUsage(cfg, n.usage, floorDiv(nowS, 86400), 1, nil, false, store)
+		return t
+	}
+	if err := qt.claimUsage(cfg, n.usage, &t.Usage, store); err != nil {
+		t.UsageErr = err // sent later, with another call
+	}
 	qt.limit = rls.Limit{RequestsPerUnit: uint32(plan.Quota.Limit), Unit: t.Window.Unit}
-	qt.entries = [3]rls.Entry{{Key: "plan", Value: n.plan}, {Key: "key", Value: n.key}, {Key: "period", Value: PeriodID(plan.Quota, t.Window)}}
-	qt.descs[0] = rls.Descriptor{Entries: qt.entries[:], Limit: &qt.limit, Hits: uint64(t.Own + t.Claimed), HasHits: true}
-	qt.body = rls.AppendRequestFrame(qt.body[:0], &rls.Request{Domain: g.Domain, Descriptors: qt.descs[:]})
+	qt.entries[0], qt.entries[1], qt.entries[2] = rls.Entry{Key: "plan", Value: n.plan}, rls.Entry{Key: "key", Value: n.key}, rls.Entry{Key: "period", Value: PeriodID(plan.Quota, t.Window)}
+	qt.descs[0] = rls.Descriptor{Entries: qt.entries[:3], Limit: &qt.limit, Hits: uint64(t.Own + t.Claimed), HasHits: true}
+	t.descs = 1
+	for i := range t.Usage.N {
+		if t.Usage.N[i] == 0 {
+			continue
+		}
+		e := qt.entries[3*t.descs : 3*t.descs+3]
+		e[0], e[1], e[2] = qt.entries[0], qt.entries[1], rls.Entry{Key: "usage", Value: UsageDay(t.Usage.Day[i])}
+		qt.descs[t.descs] = rls.Descriptor{Entries: e, Limit: &usageLimit, Hits: uint64(t.Usage.N[i]), HasHits: true}
+		t.descs++
+	}
+	qt.body = rls.AppendRequestFrame(qt.body[:0], &rls.Request{Domain: g.Domain, Descriptors: qt.descs[:t.descs]})
 	t.Body = qt.body
 	return t
 }
@@ -209,7 +237,7 @@ func Chunk(g *config.Global, limit, remaining int64) int64 {
 func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, store state.Store) Result {
 	g := cfg.Global
 	r := Result{Remaining: -1, Reset: t.Window.End}
-	st, err := qt.read(a)
+	st, err := qt.read(a, t.descs)
 	n := qt.namesFor(cfg, t.Plan, t.Key)
 	nowS, nowMS := now.Unix(), now.UnixMilli()
 	w := WindowAt(t.Plan.Quota, nowS)
@@ -276,6 +304,19 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 		}
 		return true
 	})
+	admitted := int64(0)
+	if r.Verdict == Admitted {
+		admitted = 1
+	}
+	var c *UsageClaim
+	if t.Usage.Total() > 0 {
+		c = &t.Usage
+	}
+	var uerr error
+	r.UsageLost, uerr = qt.countUsage(cfg, n.usage, floorDiv(nowS, 86400), admitted, c, err == nil, store)
+	if r.StateErr == nil {
+		r.StateErr = uerr
+	}
 	return r
 }
 
@@ -290,29 +331,13 @@ func Share(g *config.Global, limit, remaining int64) int64 {
 	return r / g.Proxies
 }
 
-// read checks the answer and returns the status of the one descriptor sent.
-func (qt *Quota) read(a Answer) (rls.Status, error) {
-	if a.Failed {
-		return rls.Status{}, errors.New("global: no answer from RLS (timeout or connection failure)")
-	}
-	if err := rls.CallStatus(a.Headers, a.Trailers); err != nil {
+// read checks the answer and returns the status of the quota descriptor, the first of
+// the descs sent.
+func (qt *Quota) read(a Answer, descs int) (rls.Status, error) {
+	if err := ReadAnswer(a, &qt.resp, max(descs, 1)); err != nil {
 		return rls.Status{}, err
 	}
-	msg, err := rls.Unframe(a.Body)
-	if err != nil {
-		return rls.Status{}, err
-	}
-	if err := rls.DecodeResponse(msg, &qt.resp); err != nil {
-		return rls.Status{}, err
-	}
-	if len(qt.resp.Statuses) != 1 {
-		return rls.Status{}, fmt.Errorf("%w: %d statuses for 1 descriptor", ErrNoStatus, len(qt.resp.Statuses))
-	}
-	st := qt.resp.Statuses[0]
-	if st.Code == rls.CodeUnknown {
-		return rls.Status{}, ErrUnknown
-	}
-	return st, nil
+	return qt.resp.Statuses[0], nil
 }
 
 func (qt *Quota) namesFor(cfg *config.Config, plan *config.Plan, key *config.Key) *names {
@@ -321,7 +346,8 @@ func (qt *Quota) namesFor(cfg *config.Config, plan *config.Plan, key *config.Key
 	}
 	n := qt.names[pair{plan, key}]
 	if n == nil {
-		n = &names{entry: EntryKey(cfg.Namespace, plan.ID, key.ID), plan: Value(plan.ID), key: Value(key.ID)}
+		n = &names{entry: EntryKey(cfg.Namespace, plan.ID, key.ID), usage: UsageEntryKey(cfg.Namespace, plan.ID, key.ID),
+			plan: Value(plan.ID), key: Value(key.ID)}
 		qt.names[pair{plan, key}] = n
 	}
 	return n

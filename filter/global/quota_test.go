@@ -56,7 +56,12 @@ func TestSyncExactAcrossProxies(t *testing.T) {
 		t.Errorf("admitted %d, exceeded %d, failed %d; want 25, 15, 0", a, e, f)
 	}
 	key := "up_plan_gold~plan_key_k~1_period_d20260310_" + "1773100800"
-	if got := m.counts[key]; got != 28 || len(m.counts) != 1 || refused != 12 {
+	// Each admitted request reached the day's usage count with its proxy's next call.
+	usageKey := "up_plan_gold~plan_key_k~1_usage_d20260310_1766016000"
+	if got := m.counts[usageKey]; got != 25 {
+		t.Errorf("usage count %d, want 25", got)
+	}
+	if got := m.counts[key]; got != 28 || len(m.counts) != 2 || refused != 12 {
 		t.Errorf("RLS counts %v, %d refused locally; want %s = 28 (25 and one refusal per proxy), 12", m.counts, refused, key)
 	}
 }
@@ -149,8 +154,8 @@ func TestLeaseOneInFlight(t *testing.T) {
 	if tk := p.workers[0].Begin(cfg, plan, key, t0, p.store); tk.StepOf() != Call || !tk.Owned {
 		t.Errorf("lease spent: ticket %+v, want a new owned call", tk)
 	}
-	if m.total() != 11 {
-		t.Errorf("RLS count %d, want 11", m.total())
+	if m.total("_period_") != 11 {
+		t.Errorf("RLS count %d, want 11", m.total("_period_"))
 	}
 }
 
@@ -272,20 +277,20 @@ func TestFailureModes(t *testing.T) {
 			}
 			// LOCAL replays what it admitted (3) with the call after the first one RLS
 			// answers, once.
-			if m.total() != 1 {
-				t.Errorf("%s, %s: RLS count %d after the first answered call, want 1", how, tc.mode, m.total())
+			if m.total("_period_") != 1 {
+				t.Errorf("%s, %s: RLS count %d after the first answered call, want 1", how, tc.mode, m.total("_period_"))
 			}
 			want := uint64(2)
 			if tc.mode == "LOCAL" {
 				want = 5
 			}
 			p.request(t, cfg, m, 0, t0)
-			if m.total() != want {
-				t.Errorf("%s, %s: RLS count %d, want %d", how, tc.mode, m.total(), want)
+			if m.total("_period_") != want {
+				t.Errorf("%s, %s: RLS count %d, want %d", how, tc.mode, m.total("_period_"), want)
 			}
 			p.request(t, cfg, m, 0, t0)
-			if m.total() != want+1 {
-				t.Errorf("%s, %s: replayed twice: count %d", how, tc.mode, m.total())
+			if m.total("_period_") != want+1 {
+				t.Errorf("%s, %s: replayed twice: count %d", how, tc.mode, m.total("_period_"))
 			}
 		}
 	}
@@ -320,8 +325,8 @@ func TestLostOwnedCall(t *testing.T) {
 	p.request(t, cfg, m, 0, t0) // admitted locally: 1 pending
 	m.down = false
 	// The first call RLS answers carries no replay: the replay waits for it.
-	if _, r := p.request(t, cfg, m, 0, t0); r.Fallback != 0 || m.total() != 1 {
-		t.Fatalf("first answered call: %+v, RLS count %d", r, m.total())
+	if _, r := p.request(t, cfg, m, 0, t0); r.Fallback != 0 || m.total("_period_") != 1 {
+		t.Fatalf("first answered call: %+v, RLS count %d", r, m.total("_period_"))
 	}
 	lost := p.workers[0].Begin(cfg, cfg.Plans[0], cfg.Keys[0], t0, p.store)
 	if !lost.Owned || lost.Claimed != 1 {
