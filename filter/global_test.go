@@ -19,6 +19,7 @@ import (
 type rlsCounter struct {
 	t     *testing.T
 	count uint64
+	usage uint64 // hits of the usage descriptors
 	last  *rlsv3.RateLimitRequest
 }
 
@@ -41,7 +42,12 @@ func (c *rlsCounter) answer(body []byte) (headers, trailers [][2]string, out []b
 	} else {
 		st.LimitRemaining = d.Limit.RequestsPerUnit - uint32(c.count)
 	}
-	msg, _ := proto.Marshal(&rlsv3.RateLimitResponse{OverallCode: st.Code, Statuses: []*rlsv3.RateLimitResponse_DescriptorStatus{st}})
+	sts := []*rlsv3.RateLimitResponse_DescriptorStatus{st}
+	for _, u := range req.Descriptors[1:] { // usage descriptors: never over their limit
+		c.usage += u.HitsAddend.GetValue()
+		sts = append(sts, &rlsv3.RateLimitResponse_DescriptorStatus{Code: rlsv3.RateLimitResponse_OK, LimitRemaining: u.Limit.RequestsPerUnit - uint32(c.usage)})
+	}
+	msg, _ := proto.Marshal(&rlsv3.RateLimitResponse{OverallCode: st.Code, Statuses: sts})
 	return [][2]string{{":status", "200"}, {"content-type", "application/grpc"}}, [][2]string{{"grpc-status", "0"}}, rls.AppendFrame(nil, msg)
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/usageplans/usageplans/filter/core"
+	"github.com/usageplans/usageplans/filter/global"
+	"github.com/usageplans/usageplans/filter/rls"
 	"github.com/usageplans/usageplans/filter/usage"
 )
 
@@ -89,11 +91,43 @@ func (h *httpContext) usageBody(bodySize int, endOfStream bool) (action types.Ac
 }
 
 func (h *httpContext) answerUsage(call *usageCall, body []byte) types.Action {
+	if h.cfg.Global != nil {
+		return h.answerFleetUsage(call)
+	}
 	r := usage.Handle(h.cfg, usage.Local{Store: sharedData{}}, now(), call.method, call.target, body)
+	return h.sendLoggedUsage(call, r)
+}
+
+func (h *httpContext) sendLoggedUsage(call *usageCall, r usage.Response) types.Action {
 	if call.method == "PATCH" || r.Status >= 500 {
 		proxywasm.LogInfof("usageplans: usage API: %s %s by admin key %s: %d %s", call.method, strconv.Quote(stripTarget(call.target)), call.admin, r.Status, r.Body)
 	}
 	return h.sendUsage(r)
+}
+
+// answerFleetUsage answers in global mode from RLS: the request is paused on one
+// check-only call and answered from proxy_on_http_call_response; a call that cannot be
+// sent, or gets no answer by global.timeoutMs, gets AWS's 503 shape.
+func (h *httpContext) answerFleetUsage(call *usageCall) types.Action {
+	read, r := usage.HandleFleet(h.cfg, now(), call.method, call.target)
+	if read == nil {
+		return h.sendLoggedUsage(call, r)
+	}
+	g := h.cfg.Global
+	_, err := proxywasm.DispatchHttpCall(g.Cluster, rls.Headers(g.Cluster), read.Body(), nil, g.TimeoutMS, func(_, bodySize, _ int) {
+		defer func() {
+			if r := recover(); r != nil {
+				proxywasm.LogErrorf("usageplans: usage API: panic reading RLS's answer: %v", r)
+				h.sendUsage(usage.Response{Status: 500, Body: `{"message":"Internal server error"}`,
+					Headers: [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "InternalServerErrorException"}}})
+			}
+		}()
+		h.sendLoggedUsage(call, read.Answer(readAnswer(bodySize)))
+	})
+	if err != nil {
+		return h.sendLoggedUsage(call, read.Answer(global.Answer{Failed: true}))
+	}
+	return types.ActionPause
 }
 
 func (h *httpContext) sendUsage(r usage.Response) types.Action {
