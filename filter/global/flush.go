@@ -77,9 +77,12 @@ func (qt *Quota) BeginFlush(cfg *config.Config, store state.Store) (*Flush, erro
 // lost (not sent again) when it did not. It returns the requests lost.
 func (qt *Quota) FinishFlush(cfg *config.Config, f *Flush, a Answer, store state.Store) (lost int64, err error) {
 	var resp rls.Response
-	answered := ReadAnswer(a, &resp, f.descs) == nil
+	call := answeredCall
+	if ReadAnswer(a, &resp, f.descs) != nil {
+		call = unansweredCall
+	}
 	for i := range f.claims {
-		n, e := qt.countUsage(cfg, f.claims[i].entry, 0, 0, &f.claims[i].c, answered, store)
+		n, e := qt.countUsage(cfg, f.claims[i].entry, 0, 0, &f.claims[i].c, call, store)
 		lost += n
 		if err == nil {
 			err = e

@@ -159,7 +159,7 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 	}
 	if leased {
 		t.Body = nil
-		t.UsageLost, t.UsageErr = qt.countUsage(cfg, n.usage, floorDiv(nowS, 86400), 1, nil, false, store)
+		t.UsageLost, t.UsageErr = qt.countUsage(cfg, n.usage, floorDiv(nowS, 86400), 1, nil, noCall, store)
 		return t
 	}
 	if err := qt.claimUsage(cfg, n.usage, &t.Usage, store); err != nil {
@@ -308,12 +308,12 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 	if r.Verdict == Admitted {
 		admitted = 1
 	}
-	var c *UsageClaim
-	if t.Usage.Total() > 0 {
-		c = &t.Usage
+	call := answeredCall
+	if err != nil {
+		call = unansweredCall
 	}
 	var uerr error
-	r.UsageLost, uerr = qt.countUsage(cfg, n.usage, floorDiv(nowS, 86400), admitted, c, err == nil, store)
+	r.UsageLost, uerr = qt.countUsage(cfg, n.usage, floorDiv(nowS, 86400), admitted, &t.Usage, call, store)
 	if r.StateErr == nil {
 		r.StateErr = uerr
 	}

@@ -201,19 +201,30 @@ func ReadAnswer(a Answer, resp *rls.Response, want int) error {
 	return nil
 }
 
-// countUsage settles the proxy's usage entry of a key after a call (or without one):
-// admitted requests are added to today, and a call's claim is either done (answered) or
-// lost (not answered: not sent again). It returns the requests lost.
-func (qt *Quota) countUsage(cfg *config.Config, entry string, today, admitted int64, c *UsageClaim, answered bool, store state.Store) (lost int64, err error) {
+// The ways a usage entry is settled: after a call RLS answered, after one it did not, or
+// without a call (a request served from a lease).
+const (
+	noCall = iota
+	answeredCall
+	unansweredCall
+)
+
+// countUsage settles the proxy's usage entry of a key: admitted requests are added to
+// today; after a call, its claim c (nil: none) is done when RLS answered, and lost (not sent
+// again) when it did not, and the entry's Failing follows the call. It returns the
+// requests lost.
+func (qt *Quota) countUsage(cfg *config.Config, entry string, today, admitted int64, c *UsageClaim, call int, store state.Store) (lost int64, err error) {
 	err = updateUsage(store, entry, max(cfg.CASRetries, 16), &qt.ubuf, func(e *UsageEntry) bool {
 		lost = 0
 		write := false
-		if c != nil {
-			write = true
-			if answered {
-				e.Failing = 0
-			} else {
-				e.Failing = 1
+		switch call {
+		case answeredCall:
+			write = e.Failing != 0
+			e.Failing = 0
+		case unansweredCall:
+			write = e.Failing != 1
+			e.Failing = 1
+			if c != nil {
 				lost += c.Total()
 			}
 		}
