@@ -66,7 +66,7 @@ func TestUsageEntryAdd(t *testing.T) {
 }
 
 // usageCount is the model's per-day usage of the test key.
-func usageCount(m *model, day string) uint64 { return m.total("_usage_"+day+"_") }
+func usageCount(m *model, day string) uint64 { return m.total("_usage_" + day + "_") }
 
 // SYNC and LEASE across 3 proxies of 2 workers each over three days on a fake clock: after
 // each proxy's flush, RLS's usage descriptor of each day holds exactly what the fleet
