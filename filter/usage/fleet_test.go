@@ -86,7 +86,7 @@ func TestFleetGetUsage(t *testing.T) {
 	cfg := fleetCfg(t, 1)
 	c := map[string]uint32{
 		"daily/k1/usage/d20261202": 5, "daily/k1/usage/d20261203": 2, "daily/k1/usage/d20261204": 3,
-		"daily/k1/period/d20261204": 4, // 3 admitted, and a lease or a refused call
+		"daily/k1/period/d20261204":  4, // 3 admitted, and a lease or a refused call
 		"monthly/m0/usage/d20261130": 40, "monthly/m0/usage/d20261201": 7, "monthly/m0/usage/d20261203": 9,
 		"monthly/m0/period/m202612": 20,
 	}
