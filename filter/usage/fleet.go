@@ -87,6 +87,9 @@ func fleetRead(cfg *config.Config, now time.Time, q usageQuery) (*FleetRead, Res
 	}
 	perKey := int(f.to-f.from+1) + 1
 	f.keys, f.next = q.page(min(q.limit, max(MaxFleetDescriptors/perKey, 1)))
+	if len(f.keys) == 0 { // a plan without keys: nothing to ask RLS (it refuses an empty request)
+		return nil, answer(cfg, fleetStore{}, now, q.plan, nil, q.start, q.end, f.next)
+	}
 	descs := make([]rls.Descriptor, 0, perKey*len(f.keys))
 	var w global.Window
 	if q.plan.Quota != nil {

@@ -177,6 +177,12 @@ func TestFleetErrors(t *testing.T) {
 			t.Errorf("%s %s: read %v, %d %s\nwant %d %s", tc.method, tc.target, read != nil, r.Status, r.Body, tc.status, tc.body)
 		}
 	}
+	// A plan without keys: no call, an empty document.
+	empty := fleetCfg(t, 0)
+	if read, r := usage.HandleFleet(empty, fleetNow, "GET", "/monthly/usage?startDate=2026-12-04&endDate=2026-12-04"); read != nil || r.Status != 200 ||
+		r.Body != `{"usagePlanId":"monthly","startDate":"2026-12-04","endDate":"2026-12-04","values":{}}` {
+		t.Errorf("no keys: read %v, %d %s", read != nil, r.Status, r.Body)
+	}
 	read, _ := usage.HandleFleet(cfg, fleetNow, "GET", "/daily/usage?startDate=2026-12-04&endDate=2026-12-04")
 	r := read.Answer(global.Answer{Failed: true})
 	if r.Status != 503 || r.Body != `{"message":"The usage could not be read from the Rate Limit Service: global: no answer from RLS (timeout or connection failure)"}` {
