@@ -4,7 +4,9 @@ package e2e
 // the gateway's admin listener and the filter's admin route, by two proxies sharing one RLS.
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,7 +22,10 @@ const (
 	fleetMonthly = "FleetMonthKey000000000002" // plan monthly: 1000 a MONTH
 )
 
-func fleetUsageConfig() string {
+func fleetUsageConfig() string { return fleetUsageConfigMode(`"timeoutMs": 5000`) }
+
+// fleetUsageConfigMode is fleetUsageConfig with global's members after cluster and domain.
+func fleetUsageConfigMode(global string) string {
 	return fmt.Sprintf(`{
   "apis": [{"id": "shop", "resources": [{"path": "/pets", "resourceMethods": {"GET": {"apiKeyRequired": true}}}],
             "stages": [{"stageName": "prod"}]}],
@@ -33,8 +38,8 @@ func fleetUsageConfig() string {
   "usagePlanKeys": [{"usagePlanId": "daily", "keyId": "kd"}, {"usagePlanId": "monthly", "keyId": "km"}],
   "accountThrottle": false,
   "usageApi": {"pathPrefix": "/usageplans", "adminKeys": [{"id": "ops", "valueSha256": %q}]},
-  "global": {"cluster": "ratelimit", "domain": "usageplans", "timeoutMs": 5000}
-}`, fleetDaily, fleetMonthly, sha256Hex(usageAdminKey))
+  "global": {"cluster": "ratelimit", "domain": "usageplans", %s}
+}`, fleetDaily, fleetMonthly, sha256Hex(usageAdminKey), global)
 }
 
 // fleetStart is noon of the first of three UTC days the test runs on: two days ago, or the
@@ -55,15 +60,7 @@ func fleetStart(now time.Time) time.Time {
 // used is exactly what the fleet admitted each day (not RLS's quota count, which holds the
 // refused calls too), and whose remaining today is RLS's.
 func TestGlobalUsageAcrossProxies(t *testing.T) {
-	env := rlstest.Start(t, rlstest.Options{Config: rlsDomainFile})
-	start := fleetStart(time.Now())
-	clock := host.NewFakeClock(start)
-	var gs [2]*gwTest
-	for i := range gs {
-		gs[i] = startGateway(t, gwSetup{config: fleetUsageConfig(), routes: shopRoutes, workers: 2,
-			clusters: map[string]string{"ratelimit": "grpc://" + env.RLS.GRPCAddr},
-			options:  func(o *gateway.Options) { o.Clock = clock }})
-	}
+	env, start, clock, gs := startFleet(t, fleetUsageConfig())
 	// Per day and proxy: requests of the daily key, of the monthly key.
 	sent := [3][2][2]int{{{4, 3}, {3, 2}}, {{2, 1}, {1, 1}}, {{0, 0}, {1, 2}}}
 	var admitted [3][2]int // per day: daily key, monthly key (the fleet)
@@ -156,5 +153,94 @@ func TestGlobalUsageAcrossProxies(t *testing.T) {
 	}
 	for _, g := range gs {
 		noSecrets(t, "gateway log", g.log.String(), fleetUsageConfig())
+	}
+}
+
+// startFleet starts RLS + Redis and two gateways (two workers each) on one fake clock at
+// fleetStart, serving config.
+func startFleet(t *testing.T, config string) (*rlstest.Env, time.Time, *host.FakeClock, [2]*gwTest) {
+	env := rlstest.Start(t, rlstest.Options{Config: rlsDomainFile})
+	start := fleetStart(time.Now())
+	clock := host.NewFakeClock(start)
+	var gs [2]*gwTest
+	for i := range gs {
+		gs[i] = startGateway(t, gwSetup{config: config, routes: shopRoutes, workers: 2,
+			clusters: map[string]string{"ratelimit": "grpc://" + env.RLS.GRPCAddr},
+			options:  func(o *gateway.Options) { o.Clock = clock }})
+	}
+	return env, start, clock, gs
+}
+
+// TestGlobalUsageLease: in LEASE the proxies reserve chunks, so RLS's quota count runs ahead
+// of what was admitted; the fleet's used is still exactly what was admitted each day, from
+// leases and calls alike, concurrently on both proxies, and a past day's remaining follows.
+func TestGlobalUsageLease(t *testing.T) {
+	_, start, clock, gs := startFleet(t, fleetUsageConfigMode(`"timeoutMs": 5000, "mode": "LEASE", "lease": {"maxChunk": 3}, "proxies": 2`))
+	var admitted [3]int
+	for day, n := range []int{9, 4, 6} {
+		done := make(chan [2]int) // admitted, other answers
+		for _, g := range gs {
+			go func() {
+				var c [2]int
+				for range n {
+					r, err := g.do(http.MethodGet, "/pets", fleetMonthly, nil)
+					if err == nil && r.status == http.StatusOK {
+						c[0]++
+					} else {
+						c[1]++
+					}
+				}
+				done <- c
+			}()
+		}
+		a, b := <-done, <-done
+		if a[1]+b[1] != 0 {
+			t.Fatalf("day %d: %d requests not admitted", day, a[1]+b[1])
+		}
+		admitted[day] = a[0] + b[0]
+		if day < 2 {
+			clock.Advance(24 * time.Hour)
+		}
+	}
+	if admitted != [3]int{18, 8, 12} {
+		t.Fatalf("admitted %v, want every request (quota 1000)", admitted)
+	}
+	clock.Advance(time.Second)
+	d := func(i int) string { return start.AddDate(0, 0, i).Format("2006-01-02") }
+	q := "/usageplans/monthly/usage?startDate=" + d(0) + "&endDate=" + d(2)
+	var pairs [][2]int64
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var doc struct {
+			Values map[string][][2]int64 `json:"values"`
+		}
+		r := gs[1].viaFilter("GET", q, "", usageAdminKey)
+		if err := json.Unmarshal([]byte(r.body), &doc); err != nil || r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		pairs = doc.Values["km"]
+		if len(pairs) == 3 && pairs[0][0] == 18 && pairs[1][0] == 8 && pairs[2][0] == 12 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	left := int64(1000)
+	for i, p := range pairs {
+		if i > 0 && start.AddDate(0, 0, i).Month() != start.AddDate(0, 0, i-1).Month() {
+			left = 1000
+		}
+		left -= int64(admitted[i])
+		// Today's remaining is RLS's: what the leases left, at most what was not admitted.
+		if p[0] != int64(admitted[i]) || i < 2 && p[1] != left || i == 2 && (p[1] > left || p[1] < left-2*3) {
+			t.Errorf("day %d: [used, remaining] %v, admitted %d, %d left", i, p, admitted[i], left)
+		}
+	}
+	if len(pairs) != 3 {
+		t.Errorf("pairs %v", pairs)
+	}
+	for p, g := range gs {
+		if m := g.metrics(); m["usageplans.global.usage_lost"] != 0 || m["usageplans.global.lease_served"] == 0 {
+			t.Errorf("proxy %d: usage_lost %d, lease_served %d", p, m["usageplans.global.usage_lost"], m["usageplans.global.lease_served"])
+		}
 	}
 }
