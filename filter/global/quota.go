@@ -2,6 +2,7 @@ package global
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,11 @@ type Ticket struct {
 	// descs is how many descriptors the call sends.
 	Usage UsageClaim
 	descs int
+	// grant is the proxy's view of the key's grant when the call was prepared, limit the
+	// effective limit it sent, gens the generations whose values the call reads.
+	grant GrantEntry
+	limit int64
+	gens  [2]int64
 }
 
 // Answer is what came back from the call: the HTTP-call response, or Failed when there was
@@ -82,11 +88,11 @@ type Result struct {
 // Quota runs global-mode decisions; it reuses its buffers, so one Quota serves one request
 // at a time (one per VM).
 type Quota struct {
-	buf, ubuf, body []byte
-	resp            rls.Response
-	descs           [1 + UsageDays]rls.Descriptor
-	entries         [3 * (1 + UsageDays)]rls.Entry
-	limit           rls.Limit
+	buf, ubuf, gbuf, body []byte
+	resp                 rls.Response
+	descs                [maxDescs]rls.Descriptor
+	entries              [3 * maxDescs]rls.Entry
+	limit, countLimit    rls.Limit
 
 	namesOf *config.Config
 	names   map[pair]*names
@@ -98,7 +104,11 @@ type pair struct {
 }
 
 // names are built once per configuration: the entry key and the descriptor values.
-type names struct{ entry, usage, plan, key string }
+type names struct{ entry, usage, grant, plan, key string }
+
+// maxDescs is the most descriptors a request's call sends: the quota, its count, the grant's
+// generation counter and two values, and the usage of two days.
+const maxDescs = 5 + UsageDays
 
 // The descriptor of the filter's configure-time check (hits_addend 0). RLS's
 // configuration (usageplans ratelimit-config) gives it a limit, so that an answer with a
@@ -123,11 +133,16 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 	n := qt.namesFor(cfg, plan, key)
 	nowS, nowMS := now.Unix(), now.UnixMilli()
 	t := Ticket{Plan: plan, Key: key, Window: WindowAt(plan.Quota, nowS)}
+	t.UsageErr = qt.readGrant(store, n.grant, &t.grant)
+	if t.grant.Period != t.Window.Start {
+		t.grant = GrantEntry{Period: t.Window.Start}
+	}
+	t.limit = t.grant.limitOf(plan.Quota, t.Window.Start)
 	leased := false
 	err := update(store, n.entry, cfg.CASRetries, &qt.buf, func(e *Entry) bool {
 		t.Own, t.Claimed, t.Owned, t.Refused, leased = 1, 0, false, false, false
 		settle(e, t.Window, nowMS)
-		if e.Over > 0 && plan.Quota.Limit <= e.Over-1 {
+		if e.Over > 0 && t.limit <= e.Over-1 && nowMS < t.grant.Checked+GrantCheckMS {
 			t.Refused = true
 			return true // settle may have changed the entry
 		}
@@ -142,7 +157,7 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 				t.Claimed = e.Pending
 			}
 			if g.Mode == config.Lease {
-				t.Own = Chunk(g, plan.Quota.Limit, e.Remaining)
+				t.Own = Chunk(g, t.limit, e.Remaining)
 			}
 			e.Pending, e.FlightPending = 0, t.Claimed
 			e.FlightUntil = nowMS + flightMS(g)
@@ -165,18 +180,21 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 	if err := qt.claimUsage(cfg, n.usage, &t.Usage, store); err != nil {
 		t.UsageErr = err // sent later, with another call
 	}
-	qt.limit = rls.Limit{RequestsPerUnit: uint32(plan.Quota.Limit), Unit: t.Window.Unit}
-	qt.entries[0], qt.entries[1], qt.entries[2] = rls.Entry{Key: "plan", Value: n.plan}, rls.Entry{Key: "key", Value: n.key}, rls.Entry{Key: "period", Value: PeriodID(plan.Quota, t.Window)}
-	qt.descs[0] = rls.Descriptor{Entries: qt.entries[:3], Limit: &qt.limit, Hits: uint64(t.Own + t.Claimed), HasHits: true}
-	t.descs = 1
+	qt.limit = rls.Limit{RequestsPerUnit: uint32(t.limit), Unit: t.Window.Unit}
+	qt.countLimit = rls.Limit{RequestsPerUnit: UsageLimit, Unit: t.Window.Unit}
+	period := PeriodID(plan.Quota, t.Window)
+	t.descs = 0
+	qt.desc(&t, n, "period", period, &qt.limit, t.Own+t.Claimed)
+	qt.desc(&t, n, "period", period, &qt.countLimit, 0) // the count after the hits above
+	qt.desc(&t, n, "grant", period, &qt.countLimit, 0)
+	for i := range t.gens {
+		t.gens[i] = t.grant.Gen + 1 + int64(i)
+		qt.desc(&t, n, "grant", period+"."+strconv.FormatInt(t.gens[i], 10), &qt.countLimit, 0)
+	}
 	for i := range t.Usage.N {
-		if t.Usage.N[i] == 0 {
-			continue
+		if t.Usage.N[i] > 0 {
+			qt.desc(&t, n, "usage", UsageDay(t.Usage.Day[i]), &usageLimit, t.Usage.N[i])
 		}
-		e := qt.entries[3*t.descs : 3*t.descs+3]
-		e[0], e[1], e[2] = qt.entries[0], qt.entries[1], rls.Entry{Key: "usage", Value: UsageDay(t.Usage.Day[i])}
-		qt.descs[t.descs] = rls.Descriptor{Entries: e, Limit: &usageLimit, Hits: uint64(t.Usage.N[i]), HasHits: true}
-		t.descs++
 	}
 	qt.body = rls.AppendRequestFrame(qt.body[:0], &rls.Request{Domain: g.Domain, Descriptors: qt.descs[:t.descs]})
 	t.Body = qt.body
@@ -241,13 +259,21 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 	n := qt.namesFor(cfg, t.Plan, t.Key)
 	nowS, nowMS := now.Unix(), now.UnixMilli()
 	w := WindowAt(t.Plan.Quota, nowS)
+	limit, newGrant := t.limit, false
+	var gen int64
 	if err == nil {
-		r.Verdict = Exceeded
-		if st.Code == rls.CodeOK {
-			r.Verdict, r.Remaining = Admitted, int64(st.Remaining)
-		} else {
-			r.Remaining = 0
+		// RLS's count after this call's hits, against the freshest grant the call read: a
+		// request refused under a stale grant is admitted by a raise, and the other way round.
+		sts := qt.resp.Statuses
+		count := UsedOf(sts[1])
+		if _, g, l, ok := LatestGrant(sts[2:5], t.gens[:]); ok && g > t.grant.Gen {
+			gen, limit, newGrant = g, l, true
 		}
+		r.Verdict, r.Remaining = Exceeded, 0
+		if count <= limit {
+			r.Verdict, r.Remaining = Admitted, limit-count
+		}
+		_ = st
 	} else {
 		r.Err, r.Fallback = err, g.FailureMode
 		switch g.FailureMode {
@@ -280,7 +306,7 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 			if t.Window.Engine == e.Engine {
 				e.Over = 0
 				if r.Verdict == Exceeded {
-					e.Over = t.Plan.Quota.Limit + 1
+					e.Over = limit + 1
 				}
 			}
 			if r.Verdict == Admitted {
@@ -308,6 +334,12 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 	if r.Verdict == Admitted {
 		admitted = 1
 	}
+	if newGrant || r.Verdict == Exceeded && err == nil {
+		gerr := qt.writeGrant(cfg, n.grant, t.Window.Start, gen, limit, newGrant, nowMS, store)
+		if r.StateErr == nil {
+			r.StateErr = gerr
+		}
+	}
 	call := answeredCall
 	if err != nil {
 		call = unansweredCall
@@ -334,7 +366,10 @@ func Share(g *config.Global, limit, remaining int64) int64 {
 // read checks the answer and returns the status of the quota descriptor, the first of
 // the descs sent.
 func (qt *Quota) read(a Answer, descs int) (rls.Status, error) {
-	if err := ReadAnswer(a, &qt.resp, max(descs, 1)); err != nil {
+	if descs == 0 { // a ticket not from Begin's call
+		descs = 1
+	}
+	if err := ReadAnswer(a, &qt.resp, descs); err != nil {
 		return rls.Status{}, err
 	}
 	return qt.resp.Statuses[0], nil
@@ -347,6 +382,7 @@ func (qt *Quota) namesFor(cfg *config.Config, plan *config.Plan, key *config.Key
 	n := qt.names[pair{plan, key}]
 	if n == nil {
 		n = &names{entry: EntryKey(cfg.Namespace, plan.ID, key.ID), usage: UsageEntryKey(cfg.Namespace, plan.ID, key.ID),
+			grant: GrantEntryKey(cfg.Namespace, plan.ID, key.ID),
 			plan: Value(plan.ID), key: Value(key.ID)}
 		qt.names[pair{plan, key}] = n
 	}
@@ -357,3 +393,35 @@ func (qt *Quota) namesFor(cfg *config.Config, plan *config.Plan, key *config.Key
 // and '_'; RLS joins its Redis keys with '_' without escaping, so '_' becomes '~', which no
 // id holds (the mapping stays one to one).
 func Value(id string) string { return strings.ReplaceAll(id, "_", "~") }
+
+// desc appends the descriptor (plan, key, k=v) with limit l and hits to the call of t.
+func (qt *Quota) desc(t *Ticket, n *names, k, v string, l *rls.Limit, hits int64) {
+	e := qt.entries[3*t.descs : 3*t.descs+3]
+	e[0], e[1], e[2] = rls.Entry{Key: "plan", Value: n.plan}, rls.Entry{Key: "key", Value: n.key}, rls.Entry{Key: k, Value: v}
+	qt.descs[t.descs] = rls.Descriptor{Entries: e, Limit: l, Hits: uint64(hits), HasHits: true}
+	t.descs++
+}
+
+// readGrant reads the proxy's view of a key's grant; none (the zero entry) when there is
+// no entry or it does not read.
+func (qt *Quota) readGrant(store state.Store, key string, e *GrantEntry) error {
+	*e = GrantEntry{}
+	return readDecideWrite(store, key, 1, &qt.gbuf, func(*GrantEntry) {}, DecodeGrantEntry, AppendGrantEntry,
+		func(g *GrantEntry) bool { *e = *g; return false })
+}
+
+// writeGrant records a newer grant the proxy saw (newGrant: generation gen, limit), and
+// when RLS refused the key, the time (nowMS) it last asked.
+func (qt *Quota) writeGrant(cfg *config.Config, key string, period, gen, limit int64, newGrant bool, nowMS int64, store state.Store) error {
+	return readDecideWrite(store, key, max(cfg.CASRetries, 16), &qt.gbuf, func(*GrantEntry) {}, DecodeGrantEntry, AppendGrantEntry,
+		func(e *GrantEntry) bool {
+			if e.Period != period {
+				*e = GrantEntry{Period: period}
+			}
+			if newGrant && gen > e.Gen {
+				e.Gen, e.Limit = gen, limit
+			}
+			e.Checked = nowMS
+			return true
+		})
+}
