@@ -89,10 +89,10 @@ type Result struct {
 // at a time (one per VM).
 type Quota struct {
 	buf, ubuf, gbuf, body []byte
-	resp                 rls.Response
-	descs                [maxDescs]rls.Descriptor
-	entries              [3 * maxDescs]rls.Entry
-	limit, countLimit    rls.Limit
+	resp                  rls.Response
+	descs                 [maxDescs]rls.Descriptor
+	entries               [3 * maxDescs]rls.Entry
+	limit, countLimit     rls.Limit
 
 	namesOf *config.Config
 	names   map[pair]*names
@@ -383,7 +383,7 @@ func (qt *Quota) namesFor(cfg *config.Config, plan *config.Plan, key *config.Key
 	if n == nil {
 		n = &names{entry: EntryKey(cfg.Namespace, plan.ID, key.ID), usage: UsageEntryKey(cfg.Namespace, plan.ID, key.ID),
 			grant: GrantEntryKey(cfg.Namespace, plan.ID, key.ID),
-			plan: Value(plan.ID), key: Value(key.ID)}
+			plan:  Value(plan.ID), key: Value(key.ID)}
 		qt.names[pair{plan, key}] = n
 	}
 	return n
