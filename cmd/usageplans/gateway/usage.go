@@ -52,7 +52,7 @@ func (g *Gateway) serveUsage(w http.ResponseWriter, r *http.Request) {
 	}
 	var resp usage.Response
 	if a.parsed.Global != nil {
-		resp = g.serveFleetUsage(a.parsed, r.Method, target)
+		resp = g.serveFleetUsage(a.parsed, r.Method, target, body)
 	} else {
 		st := usage.Local{Store: sharedStore{g.rt.SharedData(g.opts.VMID)}}
 		resp = usage.Handle(a.parsed, st, g.rt.Clock().Now(), r.Method, target, body)

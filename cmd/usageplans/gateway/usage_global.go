@@ -40,12 +40,16 @@ func h2cRLSClient() *http.Client {
 	return h2c
 }
 
-func (g *Gateway) serveFleetUsage(cfg *config.Config, method, target string) usage.Response {
-	read, resp := usage.HandleFleet(cfg, g.rt.Clock().Now(), method, target)
+func (g *Gateway) serveFleetUsage(cfg *config.Config, method, target string, body []byte) usage.Response {
+	read, resp := usage.HandleFleet(cfg, g.rt.Clock().Now(), method, target, body)
 	if read == nil {
 		return resp
 	}
-	return read.Answer(g.callRLS(cfg.Global, read.Body()))
+	for {
+		if resp, done := read.Step(g.callRLS(cfg.Global, read.Body())); done {
+			return resp
+		}
+	}
 }
 
 // callRLS makes one ShouldRateLimit call to the cluster g names, within its timeoutMs; any
