@@ -135,8 +135,9 @@ func TestGlobalUsageAcrossProxies(t *testing.T) {
 		{"GET", "/usageplans/daily/usage?startDate=" + d(2) + "&endDate=" + d(0), "", 400,
 			`{"message":"endDate ` + d(0) + ` is before startDate ` + d(2) + `"}`},
 		{"GET", "/usageplans/nope/usage?startDate=" + d(0) + "&endDate=" + d(2), "", 404, `{"message":"Invalid Usage Plan ID specified"}`},
-		{"PATCH", "/usageplans/daily/keys/kd/usage", remainingPatch(10), 400,
-			`{"message":"UpdateUsage is not available in global mode: a grant must reach every proxy of the fleet through RLS, which this version does not do; change the plan's quota instead"}`},
+		{"PATCH", "/usageplans/daily/keys/kd/usage", `{"patchOperations":[{"op":"replace","path":"/used","value":"1"}]}`, 400,
+			`{"message":"Invalid patch path \"/used\" specified for op 'replace': must be \"/remaining\" (patchOperations[0])"}`},
+		{"PATCH", "/usageplans/daily/keys/km/usage", remainingPatch(10), 404, `{"message":"API key \"km\" is not in usage plan \"daily\""}`},
 	} {
 		wantUsage(t, "gateway "+c.path, gs[1].viaAdmin(c.method, c.path, c.body), c.status, c.want)
 		wantUsage(t, "filter route "+c.path, gs[1].viaFilter(c.method, c.path, c.body, usageAdminKey), c.status, c.want)
@@ -242,5 +243,55 @@ func TestGlobalUsageLease(t *testing.T) {
 		if m := g.metrics(); m["usageplans.global.usage_lost"] != 0 || m["usageplans.global.lease_served"] == 0 {
 			t.Errorf("proxy %d: usage_lost %d, lease_served %d", p, m["usageplans.global.usage_lost"], m["usageplans.global.lease_served"])
 		}
+	}
+}
+
+// TestGlobalUpdateUsageRace: the daily key spent its quota of 5 across two proxies; two
+// admins grant "remaining 3" at once, one through a gateway's admin listener and one through
+// the other proxy's filter route. The grant is applied once: the fleet then admits exactly 3
+// more (a proxy RLS refused asks again after global.GrantCheckMS), and GetUsage says 8 used,
+// 0 left.
+func TestGlobalUpdateUsageRace(t *testing.T) {
+	_, start, clock, gs := startFleet(t, fleetUsageConfig())
+	admitted := gs[0].send(fleetDaily, 4) + gs[1].send(fleetDaily, 3)
+	if admitted != 5 {
+		t.Fatalf("admitted %d, want 5", admitted)
+	}
+	day := start.Format("2006-01-02")
+	want := `{"usagePlanId":"daily","startDate":"` + day + `","endDate":"` + day + `","values":{"kd":[[5,3]]}}`
+	answers := make(chan reply, 2)
+	go func() { answers <- gs[0].viaAdmin("PATCH", "/usageplans/daily/keys/kd/usage", remainingPatch(3)) }()
+	go func() {
+		answers <- gs[1].viaFilter("PATCH", "/usageplans/daily/keys/kd/usage", remainingPatch(3), usageAdminKey)
+	}()
+	for range 2 {
+		r := <-answers
+		// Usage sent by a proxy's tick may not be in yet: used is 4 or 5, remaining 3.
+		if r.status != 200 || r.body != want && r.body != strings.Replace(want, "[[5,3]]", "[[4,3]]", 1) {
+			t.Errorf("UpdateUsage: %d %s, want %s", r.status, r.body, want)
+		}
+	}
+	clock.Advance(10 * time.Second) // past GrantCheckMS: a refused proxy asks RLS again
+	admitted = 0
+	for i := range 10 {
+		admitted += gs[i%2].send(fleetDaily, 1)
+	}
+	if admitted != 3 {
+		t.Errorf("admitted %d after the grants, want exactly 3", admitted)
+	}
+	clock.Advance(time.Second)
+	q := "/usageplans/daily/usage?startDate=" + day + "&endDate=" + day
+	want = strings.Replace(want, "[[5,3]]", "[[8,0]]", 1)
+	deadline := time.Now().Add(time.Minute)
+	for gs[1].viaAdmin("GET", q, "").body != want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	wantUsage(t, "gateway", gs[1].viaAdmin("GET", q, ""), 200, want)
+	wantUsage(t, "filter route", gs[0].viaFilter("GET", q, "", usageAdminKey), 200, want)
+	for _, g := range gs {
+		if n := strings.Count(g.log.String(), "usage API: PATCH"); n > 1 {
+			t.Errorf("%d PATCH log lines", n)
+		}
+		noSecrets(t, "gateway log", g.log.String(), fleetUsageConfig())
 	}
 }
