@@ -192,7 +192,7 @@ func (h *httpContext) usageState(d *core.Decision, err error, lost int64) {
 	p := h.plugin
 	if err != nil {
 		p.gm.inc(p.gm.stateErrors)
-		h.logDecision(proxywasm.LogWarn, d, h.outcomeOf(d), "global usage entry not read or not written (the request may miss the fleet's usage): "+err.Error())
+		h.logDecision(proxywasm.LogWarn, d, h.outcomeOf(d), "global usage or grant entry not read or not written (the request may miss the fleet's usage, or be decided without the grant): "+err.Error())
 	}
 	p.usageLost(lost, "a call that carried the key's usage")
 }

@@ -2,6 +2,7 @@ package global
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +37,9 @@ type Ticket struct {
 	Owned        bool
 	Refused      bool // Refuse: the window's count is known to be over the limit
 	Err          error
-	// UsageErr is the proxy's usage entry (UsageEntry) not read or written: the request
-	// is decided as usual, and its usage may miss the fleet's count.
+	// UsageErr is the proxy's usage entry (UsageEntry) not read or written, or its grant
+	// entry (GrantEntry) not read: the request is decided as usual (by the quota's limit
+	// when the grant is unknown), and its usage may miss the fleet's count.
 	UsageErr  error
 	UsageLost int64 // see Result.UsageLost
 	// Usage is the proxy's unsent usage of the key the call carries (see UsageEntry);
@@ -174,11 +176,13 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 	}
 	if leased {
 		t.Body = nil
-		t.UsageLost, t.UsageErr = qt.countUsage(cfg, n.usage, floorDiv(nowS, 86400), 1, nil, noCall, store)
+		var uerr error
+		t.UsageLost, uerr = qt.countUsage(cfg, n.usage, floorDiv(nowS, 86400), 1, nil, noCall, store)
+		t.UsageErr = errors.Join(t.UsageErr, uerr)
 		return t
 	}
 	if err := qt.claimUsage(cfg, n.usage, &t.Usage, store); err != nil {
-		t.UsageErr = err // sent later, with another call
+		t.UsageErr = errors.Join(t.UsageErr, err) // sent later, with another call
 	}
 	qt.limit = rls.Limit{RequestsPerUnit: uint32(t.limit), Unit: t.Window.Unit}
 	qt.countLimit = rls.Limit{RequestsPerUnit: UsageLimit, Unit: t.Window.Unit}
@@ -255,7 +259,7 @@ func Chunk(g *config.Global, limit, remaining int64) int64 {
 func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, store state.Store) Result {
 	g := cfg.Global
 	r := Result{Remaining: -1, Reset: t.Window.End}
-	st, err := qt.read(a, t.descs)
+	err := qt.read(a, t.descs)
 	n := qt.namesFor(cfg, t.Plan, t.Key)
 	nowS, nowMS := now.Unix(), now.UnixMilli()
 	w := WindowAt(t.Plan.Quota, nowS)
@@ -273,7 +277,6 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 		if count <= limit {
 			r.Verdict, r.Remaining = Admitted, limit-count
 		}
-		_ = st
 	} else {
 		r.Err, r.Fallback = err, g.FailureMode
 		switch g.FailureMode {
@@ -363,16 +366,13 @@ func Share(g *config.Global, limit, remaining int64) int64 {
 	return r / g.Proxies
 }
 
-// read checks the answer and returns the status of the quota descriptor, the first of
-// the descs sent.
-func (qt *Quota) read(a Answer, descs int) (rls.Status, error) {
-	if descs == 0 { // a ticket not from Begin's call
-		descs = 1
+// read checks the answer to a call Begin prepared (descs descriptors: the quota, its count,
+// the grant's counter and two values, then usage) and decodes its statuses into qt.resp.
+func (qt *Quota) read(a Answer, descs int) error {
+	if descs < 5 {
+		return fmt.Errorf("global: a ticket of %d descriptors, not one of Begin's calls", descs)
 	}
-	if err := ReadAnswer(a, &qt.resp, descs); err != nil {
-		return rls.Status{}, err
-	}
-	return qt.resp.Statuses[0], nil
+	return ReadAnswer(a, &qt.resp, descs)
 }
 
 func (qt *Quota) namesFor(cfg *config.Config, plan *config.Plan, key *config.Key) *names {
