@@ -2,8 +2,11 @@ package global
 
 import (
 	"testing"
+	"time"
 
+	"github.com/usageplans/usageplans/filter/rls"
 	"github.com/usageplans/usageplans/filter/state"
+	"github.com/usageplans/usageplans/internal/rlstest"
 )
 
 // What the fleet's usage costs a SYNC request: BenchmarkSyncRequest is a whole request's
@@ -50,4 +53,38 @@ func BenchmarkSyncUsageShare(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRealRLSCall: one SYNC call to the real RLS and Redis, as the filter sends it now
+// (the quota, its count, the grant's counter and two values, one day's usage) against the
+// quota descriptor alone, the call before usage and grants (the baseline, same run). The
+// ratio is what they add to RLS's round trip.
+func BenchmarkRealRLSCall(b *testing.B) {
+	env := rlstest.Start(b, rlstest.Options{Domain: "up"})
+	cc := dial(b, env.RLS.GRPCAddr)
+	cfg := globalCfg(b, `{"limit": 4000000000, "period": "DAY"}`, `{"cluster": "rls", "domain": "up"}`)
+	now := time.Now()
+	w := WindowAt(cfg.Plans[0].Quota, now.Unix())
+	alone := rls.AppendRequestFrame(nil, &rls.Request{Domain: "up", Descriptors: []rls.Descriptor{
+		QuotaDescriptor(Value("gold_plan"), Value("k_1"), cfg.Plans[0].Quota, w, 1)}})
+	b.Run("quota-alone", func(b *testing.B) {
+		for range b.N {
+			if a := realCall(b, cc, alone); ReadAnswer(a, &rls.Response{}, 1) != nil {
+				b.Fatal("no answer")
+			}
+		}
+	})
+	b.Run("filter-call", func(b *testing.B) {
+		store := &state.MemStore{}
+		qt := &Quota{}
+		for range b.N {
+			tk := qt.Begin(cfg, cfg.Plans[0], cfg.Keys[0], now, store)
+			if tk.StepOf() != Call {
+				b.Fatalf("step %d", tk.StepOf())
+			}
+			if r := qt.Finish(cfg, &tk, realCall(b, cc, tk.Body), now, store); r.Verdict != Admitted {
+				b.Fatalf("%+v", r)
+			}
+		}
+	})
 }
