@@ -34,8 +34,10 @@ type GrantEntry struct {
 	Period int64 // the period's start (Unix s); another period has no grant
 	Gen    int64 // the generation Limit was read from; 0: none
 	Limit  int64 // the effective limit E of generation Gen
-	// Checked is when (Unix ms) the proxy last asked RLS after RLS said OVER_LIMIT: a
-	// refused key is asked again once every GrantCheckMS, to see a grant.
+	// Checked is when (Unix ms) RLS last said OVER_LIMIT to the proxy for the key: a
+	// refused key is asked again once every GrantCheckMS, to see a grant. 0 (not written:
+	// the proxy's quota entry is written first, or the write failed) refuses until the
+	// RLS window ends, as without grants.
 	Checked int64
 }
 

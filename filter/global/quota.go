@@ -144,7 +144,10 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 	err := update(store, n.entry, cfg.CASRetries, &qt.buf, func(e *Entry) bool {
 		t.Own, t.Claimed, t.Owned, t.Refused, leased = 1, 0, false, false, false
 		settle(e, t.Window, nowMS)
-		if e.Over > 0 && t.limit <= e.Over-1 && nowMS < t.grant.Checked+GrantCheckMS {
+		// Refused by RLS in this window: refuse without a call, but ask again GrantCheckMS
+		// after the last refusal (a grant may have raised the limit). No refusal time yet
+		// is a refusal just now (the time is written after the quota entry).
+		if e.Over > 0 && t.limit <= e.Over-1 && (t.grant.Checked == 0 || nowMS < t.grant.Checked+GrantCheckMS) {
 			t.Refused = true
 			return true // settle may have changed the entry
 		}
