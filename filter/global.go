@@ -68,6 +68,7 @@ func (h *httpContext) globalQuota(d *core.Decision) types.Action {
 		return h.act(d)
 	case global.Admit:
 		p.gm.inc(p.gm.leaseServed)
+		h.usageState(d, t.UsageErr, t.UsageLost)
 		return h.act(d)
 	case global.Refuse:
 		p.gm.inc(p.gm.refusedLocal)
@@ -77,6 +78,9 @@ func (h *httpContext) globalQuota(d *core.Decision) types.Action {
 	h.global = globalRequest{ticket: t, held: hold(d)}
 	h.global.ticket.Body = nil // the Quota's buffer; the host copies it at the call
 	p.gm.inc(p.gm.calls)
+	if t.UsageErr != nil {
+		h.usageState(d, t.UsageErr, 0)
+	}
 	if _, err := proxywasm.DispatchHttpCall(g.Cluster, rls.Headers(g.Cluster), t.Body, nil, g.TimeoutMS, h.onRLSAnswer); err != nil {
 		proxywasm.LogErrorf("usageplans: RLS call to cluster %q not sent: %v", g.Cluster, err)
 		return h.finishGlobal(global.Answer{Failed: true})
@@ -149,6 +153,7 @@ func (h *httpContext) finishGlobal(a global.Answer) types.Action {
 		p.gm.inc(p.gm.stateErrors)
 		h.logDecision(proxywasm.LogWarn, d, h.outcomeOf(d), "global entry not written (a lease or a carry-over may be lost): "+r.StateErr.Error())
 	}
+	h.usageState(d, nil, r.UsageLost)
 	if r.Fallback != 0 {
 		p.gm.fallback(r.Fallback)
 		h.logDecision(proxywasm.LogWarn, d, h.outcomeOf(d), "RLS gave no usable answer, failureMode "+r.Fallback.String()+": "+r.Err.Error())
@@ -180,6 +185,18 @@ func (h *httpContext) finishGlobal(a global.Answer) types.Action {
 	return h.act(d)
 }
 
+// usageState counts and logs what went wrong with the proxy's unsent usage of the key (see
+// global.UsageEntry): an entry not read or written, admitted requests lost to an
+// unanswered call. The request's decision stands.
+func (h *httpContext) usageState(d *core.Decision, err error, lost int64) {
+	p := h.plugin
+	if err != nil {
+		p.gm.inc(p.gm.stateErrors)
+		h.logDecision(proxywasm.LogWarn, d, h.outcomeOf(d), "global usage or grant entry not read or not written (the request may miss the fleet's usage, or be decided without the grant): "+err.Error())
+	}
+	p.usageLost(lost, "a call that carried the key's usage")
+}
+
 // finishExceeded answers the quota's 429, Retry-After until the period ends (reset, Unix
 // seconds; 0: the ticket's period end).
 func (h *httpContext) finishExceeded(d *core.Decision, t time.Time, reset int64) types.Action {
@@ -202,9 +219,12 @@ func (h *httpContext) finishExceeded(d *core.Decision, t time.Time, reset int64)
 // globalMetrics count what global mode did: usageplans.global.calls (RLS calls made),
 // .lease_served (requests served from a lease, no call), .refused_local (refused without a
 // call: RLS already said OVER_LIMIT in this window), .fallback.<OPEN|CLOSED|LOCAL>
-// (requests RLS gave no usable answer for, by the mode that decided), .state_errors.
+// (requests RLS gave no usable answer for, by the mode that decided), .state_errors,
+// .usage_flushes (calls of the tick that carry usage of quiet keys) and .usage_lost
+// (admitted requests left out of the fleet's usage: a call carrying them got no answer).
 type globalMetrics struct {
 	calls, leaseServed, refusedLocal, stateErrors proxywasm.MetricCounter
+	flushes, usageLost                            proxywasm.MetricCounter
 	fallbacks                                     [4]proxywasm.MetricCounter
 }
 
@@ -216,6 +236,8 @@ func newGlobalMetrics() (m globalMetrics) {
 	m.leaseServed = proxywasm.DefineCounterMetric("usageplans.global.lease_served")
 	m.stateErrors = proxywasm.DefineCounterMetric("usageplans.global.state_errors")
 	m.refusedLocal = proxywasm.DefineCounterMetric("usageplans.global.refused_local")
+	m.flushes = proxywasm.DefineCounterMetric("usageplans.global.usage_flushes")
+	m.usageLost = proxywasm.DefineCounterMetric("usageplans.global.usage_lost")
 	for _, f := range []config.GlobalFailure{config.GlobalClosed, config.GlobalOpen, config.GlobalLocal} {
 		m.fallbacks[f] = proxywasm.DefineCounterMetric("usageplans.global.fallback." + f.String())
 	}
@@ -227,6 +249,13 @@ func (m *globalMetrics) inc(c proxywasm.MetricCounter) {
 	defer func() { _ = recover() }()
 	if c != 0 {
 		c.Increment(1)
+	}
+}
+
+func (m *globalMetrics) add(c proxywasm.MetricCounter, n int64) {
+	defer func() { _ = recover() }()
+	if c != 0 && n > 0 {
+		c.Increment(uint64(n))
 	}
 }
 

@@ -14,12 +14,15 @@ import (
 	"github.com/usageplans/usageplans/filter/rls"
 )
 
-// rlsCounter answers ShouldRateLimit calls as RLS's fixed window does (INCRBY the hits,
-// OVER_LIMIT above the limit) for one key; the end-to-end tests run the real RLS.
+// rlsCounter answers ShouldRateLimit calls as RLS's fixed window does (INCRBY each
+// descriptor's hits in order, OVER_LIMIT above its limit), one count per descriptor's
+// entries; count is the quota's (the first descriptor's). The end-to-end tests run the real
+// RLS.
 type rlsCounter struct {
-	t     *testing.T
-	count uint64
-	last  *rlsv3.RateLimitRequest
+	t      *testing.T
+	count  uint64
+	counts map[string]uint64
+	last   *rlsv3.RateLimitRequest
 }
 
 func (c *rlsCounter) answer(body []byte) (headers, trailers [][2]string, out []byte) {
@@ -32,16 +35,30 @@ func (c *rlsCounter) answer(body []byte) (headers, trailers [][2]string, out []b
 		c.t.Fatal(err)
 	}
 	c.last = req
-	d := req.Descriptors[0]
-	c.count += d.HitsAddend.GetValue()
-	st := &rlsv3.RateLimitResponse_DescriptorStatus{Code: rlsv3.RateLimitResponse_OK,
-		CurrentLimit: &rlsv3.RateLimitResponse_RateLimit{RequestsPerUnit: d.Limit.RequestsPerUnit, Unit: rlsv3.RateLimitResponse_RateLimit_Unit(d.Limit.Unit)}}
-	if c.count > uint64(d.Limit.RequestsPerUnit) {
-		st.Code = rlsv3.RateLimitResponse_OVER_LIMIT
-	} else {
-		st.LimitRemaining = d.Limit.RequestsPerUnit - uint32(c.count)
+	if c.counts == nil {
+		c.counts = map[string]uint64{}
 	}
-	msg, _ := proto.Marshal(&rlsv3.RateLimitResponse{OverallCode: st.Code, Statuses: []*rlsv3.RateLimitResponse_DescriptorStatus{st}})
+	resp := &rlsv3.RateLimitResponse{OverallCode: rlsv3.RateLimitResponse_OK}
+	for i, d := range req.Descriptors {
+		var k strings.Builder
+		for _, e := range d.Entries {
+			k.WriteString(e.Key + "=" + e.Value + ",")
+		}
+		c.counts[k.String()] += d.HitsAddend.GetValue()
+		n := c.counts[k.String()]
+		if i == 0 {
+			c.count = n
+		}
+		st := &rlsv3.RateLimitResponse_DescriptorStatus{Code: rlsv3.RateLimitResponse_OK,
+			CurrentLimit: &rlsv3.RateLimitResponse_RateLimit{RequestsPerUnit: d.Limit.RequestsPerUnit, Unit: rlsv3.RateLimitResponse_RateLimit_Unit(d.Limit.Unit)}}
+		if n > uint64(d.Limit.RequestsPerUnit) {
+			st.Code, resp.OverallCode = rlsv3.RateLimitResponse_OVER_LIMIT, rlsv3.RateLimitResponse_OVER_LIMIT
+		} else {
+			st.LimitRemaining = d.Limit.RequestsPerUnit - uint32(n)
+		}
+		resp.Statuses = append(resp.Statuses, st)
+	}
+	msg, _ := proto.Marshal(resp)
 	return [][2]string{{":status", "200"}, {"content-type", "application/grpc"}}, [][2]string{{"grpc-status", "0"}}, rls.AppendFrame(nil, msg)
 }
 

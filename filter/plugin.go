@@ -65,7 +65,7 @@ func (p *pluginContext) configure(data []byte) bool {
 	}
 	p.cfg = cfg
 	p.metrics = newMetrics(cfg)
-	startUsageReport(cfg.UsageLogSeconds)
+	startUsageReport(cfg)
 	if cfg.Global != nil {
 		p.gm = newGlobalMetrics()
 	}

@@ -8,6 +8,8 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/usageplans/usageplans/filter/core"
+	"github.com/usageplans/usageplans/filter/global"
+	"github.com/usageplans/usageplans/filter/rls"
 	"github.com/usageplans/usageplans/filter/usage"
 )
 
@@ -94,13 +96,57 @@ func (h *httpContext) usageBody(bodySize int, endOfStream bool) (action types.Ac
 }
 
 func (h *httpContext) answerUsage(call *usageCall, body []byte) types.Action {
+	if h.cfg.Global != nil {
+		return h.answerFleetUsage(call, body)
+	}
 	r := usage.Handle(h.cfg, usage.Local{Store: sharedData{}}, now(), call.method, call.target, body)
+	return h.sendLoggedUsage(call, r)
+}
+
+func (h *httpContext) sendLoggedUsage(call *usageCall, r usage.Response) types.Action {
 	if call.method == "PATCH" || r.Status >= 500 {
 		proxywasm.LogInfof("usageplans: usage API: %s %s by admin key %s: %d %s", call.method, strconv.Quote(stripTarget(call.target)), call.admin, r.Status, r.Body)
 	}
 	return h.sendUsage(r)
 }
 
+// answerFleetUsage answers in global mode from RLS: the request is paused on its calls (one
+// for GetUsage, or two when a key has a grant; three more for UpdateUsage) and answered from
+// proxy_on_http_call_response; a call that cannot be sent, or gets no answer by
+// global.timeoutMs, gets AWS's 503 shape.
+func (h *httpContext) answerFleetUsage(call *usageCall, body []byte) types.Action {
+	read, r := usage.HandleFleet(h.cfg, now(), call.method, call.target, body)
+	if read == nil {
+		return h.sendLoggedUsage(call, r)
+	}
+	h.fleetCall(call, read)
+	return types.ActionPause
+}
+
+// fleetCall makes read's next call; its answer makes the one after, or answers.
+func (h *httpContext) fleetCall(call *usageCall, read *usage.FleetRead) {
+	g := h.cfg.Global
+	step := func(a global.Answer) {
+		if r, done := read.Step(a); done {
+			h.sendLoggedUsage(call, r)
+		} else {
+			h.fleetCall(call, read)
+		}
+	}
+	_, err := proxywasm.DispatchHttpCall(g.Cluster, rls.Headers(g.Cluster), read.Body(), nil, g.TimeoutMS, func(_, bodySize, _ int) {
+		defer func() {
+			if r := recover(); r != nil {
+				proxywasm.LogErrorf("usageplans: usage API: panic reading RLS's answer: %v", r)
+				h.sendUsage(usage.Response{Status: 500, Body: `{"message":"Internal server error"}`,
+					Headers: [][2]string{{"content-type", "application/json"}, {"x-amzn-errortype", "InternalServerErrorException"}}})
+			}
+		}()
+		step(readAnswer(bodySize))
+	})
+	if err != nil {
+		step(global.Answer{Failed: true})
+	}
+}
 func (h *httpContext) sendUsage(r usage.Response) types.Action {
 	h.replied = true
 	if err := proxywasm.SendHttpResponse(uint32(r.Status), r.Headers, []byte(r.Body), -1); err != nil {

@@ -98,24 +98,30 @@ func EntryKey(namespace, planID, keyID string) string {
 // update runs a bounded read-decide-write loop on key, as state.Txn does for the local
 // entries: decide may run once per attempt and must depend only on the entry it is given.
 func update(store state.Store, key string, attempts int, buf *[]byte, decide func(e *Entry) bool) error {
+	return readDecideWrite(store, key, attempts, buf, func(e *Entry) { e.Remaining = -1 }, Decode, AppendEncode, decide)
+}
+
+// readDecideWrite is update for any entry type: fresh sets up an entry not found.
+func readDecideWrite[E any](store state.Store, key string, attempts int, buf *[]byte, fresh func(*E),
+	decode func([]byte, *E) error, encode func([]byte, *E) []byte, decide func(e *E) bool) error {
 	for range max(attempts, 1) {
-		var e Entry
+		var e E
 		value, cas, err := store.Get(key)
 		switch {
 		case errors.Is(err, state.ErrNotFound):
 			cas = state.CreateCAS
-			e.Remaining = -1
+			fresh(&e)
 		case err != nil:
 			return fmt.Errorf("global: get %q: %w", key, err)
 		default:
-			if err := Decode(value, &e); err != nil {
+			if err := decode(value, &e); err != nil {
 				return fmt.Errorf("%w (key %q)", err, key)
 			}
 		}
 		if !decide(&e) {
 			return nil
 		}
-		*buf = AppendEncode((*buf)[:0], &e)
+		*buf = encode((*buf)[:0], &e)
 		err = store.Set(key, *buf, cas)
 		if errors.Is(err, state.ErrCASMismatch) {
 			continue

@@ -3,6 +3,7 @@ package global
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,20 @@ type Ticket struct {
 	Owned        bool
 	Refused      bool // Refuse: the window's count is known to be over the limit
 	Err          error
+	// UsageErr is the proxy's usage entry (UsageEntry) not read or written, or its grant
+	// entry (GrantEntry) not read: the request is decided as usual (by the quota's limit
+	// when the grant is unknown), and its usage may miss the fleet's count.
+	UsageErr  error
+	UsageLost int64 // see Result.UsageLost
+	// Usage is the proxy's unsent usage of the key the call carries (see UsageEntry);
+	// descs is how many descriptors the call sends.
+	Usage UsageClaim
+	descs int
+	// grant is the proxy's view of the key's grant when the call was prepared, limit the
+	// effective limit it sent, gens the generations whose values the call reads.
+	grant GrantEntry
+	limit int64
+	gens  [2]int64
 }
 
 // Answer is what came back from the call: the HTTP-call response, or Failed when there was
@@ -67,16 +82,19 @@ type Result struct {
 	// after the decision (then a lease or a carry-over may be lost: log it).
 	Err      error
 	StateErr error
+	// UsageLost is admitted requests that will never be in the fleet's per-day usage: a
+	// call that carried them got no answer (see UsageEntry).
+	UsageLost int64
 }
 
 // Quota runs global-mode decisions; it reuses its buffers, so one Quota serves one request
 // at a time (one per VM).
 type Quota struct {
-	buf, body []byte
-	resp      rls.Response
-	descs     [1]rls.Descriptor
-	entries   [3]rls.Entry
-	limit     rls.Limit
+	buf, ubuf, gbuf, body []byte
+	resp                  rls.Response
+	descs                 [maxDescs]rls.Descriptor
+	entries               [3 * maxDescs]rls.Entry
+	limit, countLimit     rls.Limit
 
 	namesOf *config.Config
 	names   map[pair]*names
@@ -88,7 +106,11 @@ type pair struct {
 }
 
 // names are built once per configuration: the entry key and the descriptor values.
-type names struct{ entry, plan, key string }
+type names struct{ entry, usage, grant, plan, key string }
+
+// maxDescs is the most descriptors a request's call sends: the quota, its count, the grant's
+// generation counter and two values, and the usage of two days.
+const maxDescs = 5 + UsageDays
 
 // The descriptor of the filter's configure-time check (hits_addend 0). RLS's
 // configuration (usageplans ratelimit-config) gives it a limit, so that an answer with a
@@ -113,11 +135,19 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 	n := qt.namesFor(cfg, plan, key)
 	nowS, nowMS := now.Unix(), now.UnixMilli()
 	t := Ticket{Plan: plan, Key: key, Window: WindowAt(plan.Quota, nowS)}
+	t.UsageErr = qt.readGrant(store, n.grant, &t.grant)
+	if t.grant.Period != t.Window.Start {
+		t.grant = GrantEntry{Period: t.Window.Start}
+	}
+	t.limit = t.grant.limitOf(plan.Quota, t.Window.Start)
 	leased := false
 	err := update(store, n.entry, cfg.CASRetries, &qt.buf, func(e *Entry) bool {
 		t.Own, t.Claimed, t.Owned, t.Refused, leased = 1, 0, false, false, false
 		settle(e, t.Window, nowMS)
-		if e.Over > 0 && plan.Quota.Limit <= e.Over-1 {
+		// Refused by RLS in this window: refuse without a call, but ask again GrantCheckMS
+		// after the last refusal (a grant may have raised the limit). No refusal time yet
+		// is a refusal just now (the time is written after the quota entry).
+		if e.Over > 0 && t.limit <= e.Over-1 && (t.grant.Checked == 0 || nowMS < t.grant.Checked+GrantCheckMS) {
 			t.Refused = true
 			return true // settle may have changed the entry
 		}
@@ -132,7 +162,7 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 				t.Claimed = e.Pending
 			}
 			if g.Mode == config.Lease {
-				t.Own = Chunk(g, plan.Quota.Limit, e.Remaining)
+				t.Own = Chunk(g, t.limit, e.Remaining)
 			}
 			e.Pending, e.FlightPending = 0, t.Claimed
 			e.FlightUntil = nowMS + flightMS(g)
@@ -143,14 +173,37 @@ func (qt *Quota) Begin(cfg *config.Config, plan *config.Plan, key *config.Key, n
 		t.Err = err
 		return t
 	}
-	if leased || t.Refused {
+	if t.Refused {
 		t.Body = nil
 		return t
 	}
-	qt.limit = rls.Limit{RequestsPerUnit: uint32(plan.Quota.Limit), Unit: t.Window.Unit}
-	qt.entries = [3]rls.Entry{{Key: "plan", Value: n.plan}, {Key: "key", Value: n.key}, {Key: "period", Value: PeriodID(plan.Quota, t.Window)}}
-	qt.descs[0] = rls.Descriptor{Entries: qt.entries[:], Limit: &qt.limit, Hits: uint64(t.Own + t.Claimed), HasHits: true}
-	qt.body = rls.AppendRequestFrame(qt.body[:0], &rls.Request{Domain: g.Domain, Descriptors: qt.descs[:]})
+	if leased {
+		t.Body = nil
+		var uerr error
+		t.UsageLost, uerr = qt.countUsage(cfg, n.usage, floorDiv(nowS, 86400), 1, nil, noCall, store)
+		t.UsageErr = errors.Join(t.UsageErr, uerr)
+		return t
+	}
+	if err := qt.claimUsage(cfg, n.usage, &t.Usage, store); err != nil {
+		t.UsageErr = errors.Join(t.UsageErr, err) // sent later, with another call
+	}
+	qt.limit = rls.Limit{RequestsPerUnit: uint32(t.limit), Unit: t.Window.Unit}
+	qt.countLimit = rls.Limit{RequestsPerUnit: UsageLimit, Unit: t.Window.Unit}
+	period := PeriodID(plan.Quota, t.Window)
+	t.descs = 0
+	qt.desc(&t, n, "period", period, &qt.limit, t.Own+t.Claimed)
+	qt.desc(&t, n, "period", period, &qt.countLimit, 0) // the count after the hits above
+	qt.desc(&t, n, "grant", period, &qt.countLimit, 0)
+	for i := range t.gens {
+		t.gens[i] = t.grant.Gen + 1 + int64(i)
+		qt.desc(&t, n, "grant", period+"."+strconv.FormatInt(t.gens[i], 10), &qt.countLimit, 0)
+	}
+	for i := range t.Usage.N {
+		if t.Usage.N[i] > 0 {
+			qt.desc(&t, n, "usage", UsageDay(t.Usage.Day[i]), &usageLimit, t.Usage.N[i])
+		}
+	}
+	qt.body = rls.AppendRequestFrame(qt.body[:0], &rls.Request{Domain: g.Domain, Descriptors: qt.descs[:t.descs]})
 	t.Body = qt.body
 	return t
 }
@@ -209,16 +262,23 @@ func Chunk(g *config.Global, limit, remaining int64) int64 {
 func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, store state.Store) Result {
 	g := cfg.Global
 	r := Result{Remaining: -1, Reset: t.Window.End}
-	st, err := qt.read(a)
+	err := qt.read(a, t.descs)
 	n := qt.namesFor(cfg, t.Plan, t.Key)
 	nowS, nowMS := now.Unix(), now.UnixMilli()
 	w := WindowAt(t.Plan.Quota, nowS)
+	limit, newGrant := t.limit, false
+	var gen int64
 	if err == nil {
-		r.Verdict = Exceeded
-		if st.Code == rls.CodeOK {
-			r.Verdict, r.Remaining = Admitted, int64(st.Remaining)
-		} else {
-			r.Remaining = 0
+		// RLS's count after this call's hits, against the freshest grant the call read: a
+		// request refused under a stale grant is admitted by a raise, and the other way round.
+		sts := qt.resp.Statuses
+		count := UsedOf(sts[1])
+		if _, g, l, ok := LatestGrant(sts[2:5], t.gens[:]); ok && g > t.grant.Gen {
+			gen, limit, newGrant = g, l, true
+		}
+		r.Verdict, r.Remaining = Exceeded, 0
+		if count <= limit {
+			r.Verdict, r.Remaining = Admitted, limit-count
 		}
 	} else {
 		r.Err, r.Fallback = err, g.FailureMode
@@ -252,7 +312,7 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 			if t.Window.Engine == e.Engine {
 				e.Over = 0
 				if r.Verdict == Exceeded {
-					e.Over = t.Plan.Quota.Limit + 1
+					e.Over = limit + 1
 				}
 			}
 			if r.Verdict == Admitted {
@@ -276,6 +336,25 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 		}
 		return true
 	})
+	admitted := int64(0)
+	if r.Verdict == Admitted {
+		admitted = 1
+	}
+	if newGrant || r.Verdict == Exceeded && err == nil {
+		gerr := qt.writeGrant(cfg, n.grant, t.Window.Start, gen, limit, newGrant, nowMS, store)
+		if r.StateErr == nil {
+			r.StateErr = gerr
+		}
+	}
+	call := answeredCall
+	if err != nil {
+		call = unansweredCall
+	}
+	var uerr error
+	r.UsageLost, uerr = qt.countUsage(cfg, n.usage, floorDiv(nowS, 86400), admitted, &t.Usage, call, store)
+	if r.StateErr == nil {
+		r.StateErr = uerr
+	}
 	return r
 }
 
@@ -290,29 +369,13 @@ func Share(g *config.Global, limit, remaining int64) int64 {
 	return r / g.Proxies
 }
 
-// read checks the answer and returns the status of the one descriptor sent.
-func (qt *Quota) read(a Answer) (rls.Status, error) {
-	if a.Failed {
-		return rls.Status{}, errors.New("global: no answer from RLS (timeout or connection failure)")
+// read checks the answer to a call Begin prepared (descs descriptors: the quota, its count,
+// the grant's counter and two values, then usage) and decodes its statuses into qt.resp.
+func (qt *Quota) read(a Answer, descs int) error {
+	if descs < 5 {
+		return fmt.Errorf("global: a ticket of %d descriptors, not one of Begin's calls", descs)
 	}
-	if err := rls.CallStatus(a.Headers, a.Trailers); err != nil {
-		return rls.Status{}, err
-	}
-	msg, err := rls.Unframe(a.Body)
-	if err != nil {
-		return rls.Status{}, err
-	}
-	if err := rls.DecodeResponse(msg, &qt.resp); err != nil {
-		return rls.Status{}, err
-	}
-	if len(qt.resp.Statuses) != 1 {
-		return rls.Status{}, fmt.Errorf("%w: %d statuses for 1 descriptor", ErrNoStatus, len(qt.resp.Statuses))
-	}
-	st := qt.resp.Statuses[0]
-	if st.Code == rls.CodeUnknown {
-		return rls.Status{}, ErrUnknown
-	}
-	return st, nil
+	return ReadAnswer(a, &qt.resp, descs)
 }
 
 func (qt *Quota) namesFor(cfg *config.Config, plan *config.Plan, key *config.Key) *names {
@@ -321,7 +384,9 @@ func (qt *Quota) namesFor(cfg *config.Config, plan *config.Plan, key *config.Key
 	}
 	n := qt.names[pair{plan, key}]
 	if n == nil {
-		n = &names{entry: EntryKey(cfg.Namespace, plan.ID, key.ID), plan: Value(plan.ID), key: Value(key.ID)}
+		n = &names{entry: EntryKey(cfg.Namespace, plan.ID, key.ID), usage: UsageEntryKey(cfg.Namespace, plan.ID, key.ID),
+			grant: GrantEntryKey(cfg.Namespace, plan.ID, key.ID),
+			plan:  Value(plan.ID), key: Value(key.ID)}
 		qt.names[pair{plan, key}] = n
 	}
 	return n
@@ -331,3 +396,35 @@ func (qt *Quota) namesFor(cfg *config.Config, plan *config.Plan, key *config.Key
 // and '_'; RLS joins its Redis keys with '_' without escaping, so '_' becomes '~', which no
 // id holds (the mapping stays one to one).
 func Value(id string) string { return strings.ReplaceAll(id, "_", "~") }
+
+// desc appends the descriptor (plan, key, k=v) with limit l and hits to the call of t.
+func (qt *Quota) desc(t *Ticket, n *names, k, v string, l *rls.Limit, hits int64) {
+	e := qt.entries[3*t.descs : 3*t.descs+3]
+	e[0], e[1], e[2] = rls.Entry{Key: "plan", Value: n.plan}, rls.Entry{Key: "key", Value: n.key}, rls.Entry{Key: k, Value: v}
+	qt.descs[t.descs] = rls.Descriptor{Entries: e, Limit: l, Hits: uint64(hits), HasHits: true}
+	t.descs++
+}
+
+// readGrant reads the proxy's view of a key's grant; none (the zero entry) when there is
+// no entry or it does not read.
+func (qt *Quota) readGrant(store state.Store, key string, e *GrantEntry) error {
+	*e = GrantEntry{}
+	return readDecideWrite(store, key, 1, &qt.gbuf, func(*GrantEntry) {}, DecodeGrantEntry, AppendGrantEntry,
+		func(g *GrantEntry) bool { *e = *g; return false })
+}
+
+// writeGrant records a newer grant the proxy saw (newGrant: generation gen, limit), and
+// when RLS refused the key, the time (nowMS) it last asked.
+func (qt *Quota) writeGrant(cfg *config.Config, key string, period, gen, limit int64, newGrant bool, nowMS int64, store state.Store) error {
+	return readDecideWrite(store, key, max(cfg.CASRetries, 16), &qt.gbuf, func(*GrantEntry) {}, DecodeGrantEntry, AppendGrantEntry,
+		func(e *GrantEntry) bool {
+			if e.Period != period {
+				*e = GrantEntry{Period: period}
+			}
+			if newGrant && gen > e.Gen {
+				e.Gen, e.Limit = gen, limit
+			}
+			e.Checked = nowMS
+			return true
+		})
+}

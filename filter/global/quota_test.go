@@ -35,11 +35,12 @@ func TestSyncExactAcrossProxies(t *testing.T) {
 	var rs []Result
 	refused := 0
 	for i := range 40 {
-		step, r := ps[i%3].request(t, cfg, m, i/3, t0.Add(time.Duration(i)*time.Second))
+		step, r := ps[i%3].request(t, cfg, m, i/3, t0.Add(time.Duration(i)*100*time.Millisecond))
 		switch {
 		case step == Refuse && i >= 28:
-			// After RLS said OVER_LIMIT to a proxy, the proxy refuses without a call: the
-			// window's count only grows.
+			// After RLS said OVER_LIMIT to a proxy, the proxy refuses without a call for
+			// GrantCheckMS: the window's count only grows, and only a grant can raise the
+			// limit.
 			refused++
 		case step != Call:
 			t.Fatalf("request %d: step %d, want a call", i, step)
@@ -56,7 +57,18 @@ func TestSyncExactAcrossProxies(t *testing.T) {
 		t.Errorf("admitted %d, exceeded %d, failed %d; want 25, 15, 0", a, e, f)
 	}
 	key := "up_plan_gold~plan_key_k~1_period_d20260310_" + "1773100800"
-	if got := m.counts[key]; got != 28 || len(m.counts) != 1 || refused != 12 {
+	// Each admitted request reached the day's usage count with its proxy's next call.
+	usageKey := "up_plan_gold~plan_key_k~1_usage_d20260310_1766016000"
+	if got := m.counts[usageKey]; got != 25 {
+		t.Errorf("usage count %d, want 25", got)
+	}
+	nonzero := 0
+	for _, n := range m.counts {
+		if n > 0 {
+			nonzero++
+		}
+	}
+	if got := m.counts[key]; got != 28 || nonzero != 2 || refused != 12 {
 		t.Errorf("RLS counts %v, %d refused locally; want %s = 28 (25 and one refusal per proxy), 12", m.counts, refused, key)
 	}
 }
@@ -149,8 +161,8 @@ func TestLeaseOneInFlight(t *testing.T) {
 	if tk := p.workers[0].Begin(cfg, plan, key, t0, p.store); tk.StepOf() != Call || !tk.Owned {
 		t.Errorf("lease spent: ticket %+v, want a new owned call", tk)
 	}
-	if m.total() != 11 {
-		t.Errorf("RLS count %d, want 11", m.total())
+	if m.total("_period_") != 11 {
+		t.Errorf("RLS count %d, want 11", m.total("_period_"))
 	}
 }
 
@@ -272,20 +284,20 @@ func TestFailureModes(t *testing.T) {
 			}
 			// LOCAL replays what it admitted (3) with the call after the first one RLS
 			// answers, once.
-			if m.total() != 1 {
-				t.Errorf("%s, %s: RLS count %d after the first answered call, want 1", how, tc.mode, m.total())
+			if m.total("_period_") != 1 {
+				t.Errorf("%s, %s: RLS count %d after the first answered call, want 1", how, tc.mode, m.total("_period_"))
 			}
 			want := uint64(2)
 			if tc.mode == "LOCAL" {
 				want = 5
 			}
 			p.request(t, cfg, m, 0, t0)
-			if m.total() != want {
-				t.Errorf("%s, %s: RLS count %d, want %d", how, tc.mode, m.total(), want)
+			if m.total("_period_") != want {
+				t.Errorf("%s, %s: RLS count %d, want %d", how, tc.mode, m.total("_period_"), want)
 			}
 			p.request(t, cfg, m, 0, t0)
-			if m.total() != want+1 {
-				t.Errorf("%s, %s: replayed twice: count %d", how, tc.mode, m.total())
+			if m.total("_period_") != want+1 {
+				t.Errorf("%s, %s: replayed twice: count %d", how, tc.mode, m.total("_period_"))
 			}
 		}
 	}
@@ -320,8 +332,8 @@ func TestLostOwnedCall(t *testing.T) {
 	p.request(t, cfg, m, 0, t0) // admitted locally: 1 pending
 	m.down = false
 	// The first call RLS answers carries no replay: the replay waits for it.
-	if _, r := p.request(t, cfg, m, 0, t0); r.Fallback != 0 || m.total() != 1 {
-		t.Fatalf("first answered call: %+v, RLS count %d", r, m.total())
+	if _, r := p.request(t, cfg, m, 0, t0); r.Fallback != 0 || m.total("_period_") != 1 {
+		t.Fatalf("first answered call: %+v, RLS count %d", r, m.total("_period_"))
 	}
 	lost := p.workers[0].Begin(cfg, cfg.Plans[0], cfg.Keys[0], t0, p.store)
 	if !lost.Owned || lost.Claimed != 1 {

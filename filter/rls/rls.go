@@ -259,7 +259,11 @@ var ErrMalformed = errors.New("rls: malformed response")
 // DecodeResponse decodes a RateLimitResponse into r, reusing r.Statuses. Unknown fields are
 // skipped, as protobuf requires; a known field with the wrong wire type, a truncated field,
 // a code out of range or more than MaxStatuses statuses is an error wrapping ErrMalformed.
-func DecodeResponse(b []byte, r *Response) error {
+func DecodeResponse(b []byte, r *Response) error { return DecodeResponseMax(b, r, MaxStatuses) }
+
+// DecodeResponseMax is DecodeResponse for a request of many descriptors (a usage read):
+// at most maxStatuses statuses.
+func DecodeResponseMax(b []byte, r *Response, maxStatuses int) error {
 	r.Overall, r.Statuses = CodeUnknown, r.Statuses[:0]
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -283,8 +287,8 @@ func DecodeResponse(b []byte, r *Response) error {
 			if n < 0 {
 				return malformed("statuses", n)
 			}
-			if len(r.Statuses) == MaxStatuses {
-				return fmt.Errorf("%w: more than %d statuses", ErrMalformed, MaxStatuses)
+			if len(r.Statuses) == maxStatuses {
+				return fmt.Errorf("%w: more than %d statuses", ErrMalformed, maxStatuses)
 			}
 			var s Status
 			if err := decodeStatus(v, &s); err != nil {

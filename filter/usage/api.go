@@ -101,56 +101,82 @@ func lookup(cfg *config.Config, planID, keyID string) (*config.Plan, *config.Key
 }
 
 func getUsage(cfg *config.Config, st Store, now time.Time, planID, query string) Response {
-	params := parseQuery(query)
-	plan, key, bad := lookup(cfg, planID, "")
+	q, bad := parseGetUsage(cfg, now, planID, query)
 	if bad != nil {
 		return *bad
+	}
+	page, next := q.page(q.limit)
+	return answer(cfg, st, now, q.plan, page, q.start, q.end, next)
+}
+
+// usageQuery is a GetUsage request as validated: the plan, the keys it may answer for
+// (paged from index from, limit keys a page) and the days.
+type usageQuery struct {
+	plan       *config.Plan
+	keys       []*config.Key
+	from       int
+	limit      int
+	start, end int64
+}
+
+// page is the keys of the page of at most n keys, and the position of the next page ("" at
+// the last).
+func (q *usageQuery) page(n int) ([]*config.Key, string) {
+	page := q.keys[q.from:min(q.from+n, len(q.keys))]
+	next := ""
+	if q.from+len(page) < len(q.keys) {
+		next = base64.RawURLEncoding.EncodeToString([]byte(q.keys[q.from+len(page)].ID))
+	}
+	return page, next
+}
+
+// parseGetUsage validates a GetUsage request; a bad one gets its error response.
+func parseGetUsage(cfg *config.Config, now time.Time, planID, query string) (usageQuery, *Response) {
+	params := parseQuery(query)
+	plan, _, bad := lookup(cfg, planID, "")
+	if bad != nil {
+		return usageQuery{}, bad
 	}
 	today := DayOf(now)
 	start, r := date(params, "startDate")
 	if r != nil {
-		return *r
+		return usageQuery{}, r
 	}
 	end, r := date(params, "endDate")
 	if r != nil {
-		return *r
+		return usageQuery{}, r
 	}
+	fail := func(r Response) (usageQuery, *Response) { return usageQuery{}, &r }
 	switch oldest := today - (QueryDays - 1); {
 	case end < start:
-		return badRequest("endDate " + dateString(end) + " is before startDate " + dateString(start))
+		return fail(badRequest("endDate " + dateString(end) + " is before startDate " + dateString(start)))
 	case start > today:
-		return badRequest("startDate " + dateString(start) + " is after today (" + dateString(today) + " UTC): there is no usage yet")
+		return fail(badRequest("startDate " + dateString(start) + " is after today (" + dateString(today) + " UTC): there is no usage yet"))
 	case start < oldest:
-		return badRequest("startDate " + dateString(start) + " is more than " + strconv.Itoa(QueryDays) +
-			" days ago: usage is kept for " + strconv.Itoa(QueryDays) + " days, from " + dateString(oldest))
+		return fail(badRequest("startDate " + dateString(start) + " is more than " + strconv.Itoa(QueryDays) +
+			" days ago: usage is kept for " + strconv.Itoa(QueryDays) + " days, from " + dateString(oldest)))
 	}
-	pageSize := DefaultLimit
+	q := usageQuery{plan: plan, keys: plan.Keys(), limit: DefaultLimit, start: start, end: end}
 	if v, ok := params["limit"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxLimit {
-			return badRequest("Invalid limit " + quote(v) + ": want a whole number from 1 to " + strconv.Itoa(MaxLimit))
+			return fail(badRequest("Invalid limit " + quote(v) + ": want a whole number from 1 to " + strconv.Itoa(MaxLimit)))
 		}
-		pageSize = n
+		q.limit = n
 	}
-	keys := plan.Keys()
 	if id, ok := params["keyId"]; ok {
-		if _, key, bad = lookup(cfg, planID, id); bad != nil {
-			return *bad
+		_, key, bad := lookup(cfg, planID, id)
+		if bad != nil {
+			return usageQuery{}, bad
 		}
-		keys = []*config.Key{key}
+		q.keys = []*config.Key{key}
 	}
-	from := 0
 	if pos, ok := params["position"]; ok {
-		if from = positionIndex(keys, pos); from < 0 {
-			return badRequest("Invalid position " + quote(pos) + ": pass the position of the previous page as it was given")
+		if q.from = positionIndex(q.keys, pos); q.from < 0 {
+			return fail(badRequest("Invalid position " + quote(pos) + ": pass the position of the previous page as it was given"))
 		}
 	}
-	page := keys[from:min(from+pageSize, len(keys))]
-	next := ""
-	if from+len(page) < len(keys) {
-		next = base64.RawURLEncoding.EncodeToString([]byte(keys[from+len(page)].ID))
-	}
-	return answer(cfg, st, now, plan, page, start, end, next)
+	return q, nil
 }
 
 // positionIndex is the index in keys of the key a position names, or -1.
@@ -223,6 +249,9 @@ func storeFailure(err error, k *config.Key) Response {
 func remaining(q *limit.Quota, v *View, d int64, now time.Time) int64 {
 	if q == nil {
 		return NoQuota
+	}
+	if v.Fleet {
+		return fleetRemaining(q, v, d, now)
 	}
 	ws, _ := q.Window(time.Unix(d*secondsPerDay, 0))
 	wsDay := DayOf(ws)

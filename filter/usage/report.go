@@ -55,7 +55,13 @@ func Report(cfg *config.Config, st Store, now time.Time, line func(string)) erro
 // number of report periods since the epoch): every worker's VM ticks, and the one whose CAS
 // on <namespace>:usage-report moves it to interval first writes it, once.
 func ClaimReport(s state.Store, namespace string, interval int64) (bool, error) {
-	key := namespace + ":usage-report"
+	return ClaimInterval(s, namespace+":usage-report", interval)
+}
+
+// ClaimInterval reports whether this caller is the first to move the shared-data entry key
+// to interval (a count of periods since the epoch), so that of every worker's VM ticking
+// one does a periodic job once an interval.
+func ClaimInterval(s state.Store, key string, interval int64) (bool, error) {
 	v, cas, err := s.Get(key)
 	switch {
 	case errors.Is(err, state.ErrNotFound):
@@ -63,7 +69,7 @@ func ClaimReport(s state.Store, namespace string, interval int64) (bool, error) 
 	case err != nil:
 		return false, err
 	case len(v) == 9 && v[0] == Version && int64(binary.LittleEndian.Uint64(v[1:])) >= interval:
-		return false, nil // written already
+		return false, nil // done already
 	}
 	var b [9]byte
 	b[0] = Version

@@ -14,6 +14,14 @@ import (
 type View struct {
 	Record Record        // admitted requests and grants per day
 	Quota  limit.Counter // the key's quota counter, the one the decision counts in (zero when never used)
+	// Fleet is set when Record is the fleet's usage as RLS counts it (global mode, see
+	// fleet.go): days from FleetFrom on, no grants, Quota unused; QuotaCount is RLS's count
+	// of the key's quota in the current period (-1 unknown), QuotaLimit its effective limit
+	// (the grant in force, or the quota's).
+	Fleet      bool
+	FleetFrom  int64
+	QuotaCount int64
+	QuotaLimit int64
 }
 
 // Store is where the usage API reads and grants: Local is one proxy's shared data. A

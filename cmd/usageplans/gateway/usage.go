@@ -21,7 +21,8 @@ const maxUsageBody = 64 << 10
 // serveUsage answers GET /usageplans/{id}/usage and PATCH /usageplans/{id}/keys/{keyId}/usage
 // with the filter's own usage package on the host's shared data of the plugin's vm_id and
 // the configuration serving now, at the host's clock: the same counts and grants the
-// filter's VMs read and write, with the same CAS rules.
+// filter's VMs read and write, with the same CAS rules. In global mode it answers from RLS
+// (usage_global.go).
 func (g *Gateway) serveUsage(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && !g.mutationBy(w, r, http.MethodPatch) {
 		return
@@ -49,8 +50,13 @@ func (g *Gateway) serveUsage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
-	st := usage.Local{Store: sharedStore{g.rt.SharedData(g.opts.VMID)}}
-	resp := usage.Handle(a.parsed, st, g.rt.Clock().Now(), r.Method, target, body)
+	var resp usage.Response
+	if a.parsed.Global != nil {
+		resp = g.serveFleetUsage(a.parsed, r.Method, target, body)
+	} else {
+		st := usage.Local{Store: sharedStore{g.rt.SharedData(g.opts.VMID)}}
+		resp = usage.Handle(a.parsed, st, g.rt.Clock().Now(), r.Method, target, body)
+	}
 	if r.Method == http.MethodPatch {
 		g.logf("usage API: PATCH %s: %d %s", strings.TrimPrefix(r.URL.Path, usagePrefix), resp.Status, resp.Body)
 	}
