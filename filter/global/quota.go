@@ -308,8 +308,15 @@ func (qt *Quota) Finish(cfg *config.Config, t *Ticket, a Answer, now time.Time, 
 		}
 		if err == nil {
 			e.Outage, e.Failing = 0, 0
-			e.Remaining = r.Remaining
-			if t.Window.Engine == e.Engine {
+			// An admitted answer under a limit RLS already refused in this window was
+			// counted before that refusal (RLS's count only grows) and arrives late: it
+			// decides its own request but neither lifts the refusal nor brings back its
+			// older remaining.
+			stale := r.Verdict == Admitted && t.Window.Engine == e.Engine && e.Over > 0 && limit <= e.Over-1
+			if !stale {
+				e.Remaining = r.Remaining
+			}
+			if t.Window.Engine == e.Engine && !stale {
 				e.Over = 0
 				if r.Verdict == Exceeded {
 					e.Over = limit + 1

@@ -391,3 +391,44 @@ type badStore struct{}
 
 func (badStore) Get(string) ([]byte, uint32, error) { return nil, 0, errBroken }
 func (badStore) Set(string, []byte, uint32) error   { return errBroken }
+
+// An admitted answer that RLS counted before an OVER_LIMIT one but that arrives after it is
+// stale: RLS's count only grows, so the proxy keeps refusing without a call, and keeps the
+// refusal's remaining (0), not the stale answer's.
+func TestLateAdmittedAnswerKeepsOverLimit(t *testing.T) {
+	cfg := globalCfg(t, `{"limit": 1, "period": "DAY"}`, `{"cluster": "rls", "domain": "up"}`)
+	m := newModel(t)
+	p := newProxies(1, 3)[0]
+	plan, key := cfg.Plans[0], cfg.Keys[0]
+	first := p.workers[0].Begin(cfg, plan, key, t0, p.store)
+	firstAnswer := m.answer(append([]byte(nil), first.Body...), t0.Unix()) // counted first: 1
+	second := p.workers[1].Begin(cfg, plan, key, t0, p.store)
+	secondAnswer := m.answer(append([]byte(nil), second.Body...), t0.Unix()) // 2: over
+	if r := p.workers[1].Finish(cfg, &second, secondAnswer, t0, p.store); r.Verdict != Exceeded {
+		t.Fatalf("the second count: %v, want exceeded", r.Verdict)
+	}
+	if r := p.workers[0].Finish(cfg, &first, firstAnswer, t0, p.store); r.Verdict != Admitted || r.Remaining != 0 {
+		t.Fatalf("the first count, answered last: %v remaining %d, want admitted, 0", r.Verdict, r.Remaining)
+	}
+	next := p.workers[2].Begin(cfg, plan, key, t0.Add(time.Second), p.store)
+	if s := next.StepOf(); s != Refuse {
+		t.Fatalf("the next request: step %v, want Refuse (no call: RLS said OVER_LIMIT in the window)", s)
+	}
+	e := readEntry(t, p.store, cfg, plan, key)
+	if e.Remaining != 0 || e.Over == 0 {
+		t.Errorf("entry Remaining %d Over %d, want 0 and the refusal's limit kept", e.Remaining, e.Over)
+	}
+}
+
+func readEntry(t *testing.T, store state.Store, cfg *config.Config, plan *config.Plan, key *config.Key) Entry {
+	t.Helper()
+	v, _, err := store.Get(EntryKey(cfg.Namespace, plan.ID, key.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Entry
+	if err := Decode(v, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
