@@ -198,3 +198,27 @@ func TestRestart(t *testing.T) {
 		t.Error("Running() false after Restart")
 	}
 }
+
+// With RedisPersist a stopped, or killed, Redis comes back with its counts, and AwaitRedis
+// returns once RLS counts in it again: the next call continues the count.
+func TestRedisPersist(t *testing.T) {
+	env := Start(t, Options{RedisPersist: true})
+	c := client(t, env)
+	if _, err := ask(c, 5*time.Second, DefaultDomain, dayDescriptor("p1", 10, 4)); err != nil {
+		t.Fatal(err)
+	}
+	env.Redis.Stop()
+	env.Redis.Start()
+	env.AwaitRedis(t)
+	resp, err := ask(c, 5*time.Second, DefaultDomain, dayDescriptor("p1", 10, 1))
+	if err != nil || resp.Statuses[0].LimitRemaining != 5 {
+		t.Fatalf("after a Redis stop and start: %v, %v; want 5 remaining (4 + 1 counted)", resp, err)
+	}
+	env.Redis.Kill()
+	env.Redis.Start()
+	env.AwaitRedis(t)
+	resp, err = ask(c, 5*time.Second, DefaultDomain, dayDescriptor("p1", 10, 1))
+	if err != nil || resp.Statuses[0].LimitRemaining != 4 {
+		t.Fatalf("after a Redis kill and start: %v, %v; want 4 remaining (appendfsync always)", resp, err)
+	}
+}

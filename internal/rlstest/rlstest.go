@@ -56,8 +56,10 @@ import (
 
 	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlspb "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // Options configure Start. The zero value serves the domain "usageplans" with an empty
@@ -72,6 +74,10 @@ type Options struct {
 	RedisTimeout time.Duration
 	// Env holds extra RLS environment variables ("NAME=value"), applied last.
 	Env []string
+	// RedisPersist turns on Redis's append-only file with a sync per write, so that a
+	// stopped (or killed) and restarted Redis comes back with its counts, as a production
+	// Redis with AOF does; without it a restarted Redis starts empty.
+	RedisPersist bool
 }
 
 // DefaultDomain is the domain served when Options.Domain is empty.
@@ -89,7 +95,7 @@ func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
 	redisBin := find(t, "USAGEPLANS_REDIS", "redis-server", "redis-server")
 	rlsBin := find(t, "USAGEPLANS_RLS", "service_cmd", "ratelimit", "service_cmd")
-	r := StartRedis(t, redisBin)
+	r := startRedis(t, redisBin, opts.RedisPersist)
 	return &Env{Redis: r, RLS: StartRLS(t, rlsBin, r.Addr, opts)}
 }
 
@@ -289,12 +295,21 @@ type Redis struct {
 // 127.0.0.1). It is stopped by t.Cleanup.
 func StartRedis(t testing.TB, bin string) *Redis {
 	t.Helper()
+	return startRedis(t, bin, false)
+}
+
+func startRedis(t testing.TB, bin string, persist bool) *Redis {
+	t.Helper()
 	dir := t.TempDir()
 	port := FreePort(t)
 	r := &Redis{Addr: "127.0.0.1:" + strconv.Itoa(port)}
+	aof := []string{"--appendonly", "no"}
+	if persist {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
 	r.p = &proc{t: t, name: "redis-server", bin: bin, log: filepath.Join(dir, "redis.log"),
-		args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
-			"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--loglevel", "warning"},
+		args: append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
+			"--save", "", "--dir", dir, "--daemonize", "no", "--loglevel", "warning"}, aof...),
 		env: []string{"PATH=/usr/bin:/bin"},
 		ready: func() error {
 			got, err := r.Do("PING")
@@ -308,7 +323,8 @@ func StartRedis(t testing.TB, bin string) *Redis {
 	return r
 }
 
-// Start starts a stopped Redis again on the same port, empty.
+// Start starts a stopped Redis again on the same port: empty, or with its counts under
+// Options.RedisPersist.
 func (r *Redis) Start() { r.p.t.Helper(); r.p.start() }
 
 // Stop stops Redis (SIGTERM) and waits for it to exit.
@@ -526,3 +542,62 @@ func Check(t testing.TB, domain, config string, d *rlcommon.RateLimitDescriptor)
 
 // Log returns the last 4 KiB RLS wrote to its stdout and stderr.
 func (s *RLS) Log() string { return tail(s.p.log) }
+
+// AwaitRedis waits, after Redis came back, until RLS counts in it again: each of RLS's
+// pooled connections to the old Redis fails one call (REDIS_POOL_SIZE, 10), so it makes
+// calls of its own (descriptor rlstest=drain, hits_addend 0: a key of its own, nothing
+// counted) until 2 × 10 in a row succeed. A test calls it so that the stale connections
+// fail none of the calls it counts.
+func (e *Env) AwaitRedis(t testing.TB) {
+	t.Helper()
+	c := e.RLS.Client(t)
+	d := &rlcommon.RateLimitDescriptor{Entries: []*rlcommon.RateLimitDescriptor_Entry{{Key: "rlstest", Value: "drain"}},
+		Limit:      &rlcommon.RateLimitDescriptor_RateLimitOverride{RequestsPerUnit: 1, Unit: typev3.RateLimitUnit_DAY},
+		HitsAddend: wrapperspb.UInt64(0)}
+	var err error
+	for run, calls := 0, 0; run < 20; calls++ {
+		if calls == 200 {
+			t.Fatalf("rlstest: RLS still failing calls after 200 since Redis came back (last: %v)\n%s", err, e.RLS.Log())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = c.ShouldRateLimit(ctx, &rlspb.RateLimitRequest{Domain: e.RLS.Domain, Descriptors: []*rlcommon.RateLimitDescriptor{d}})
+		cancel()
+		if run++; err != nil {
+			run = 0
+		}
+	}
+}
+
+// Process is a child process of a test (a gateway, say) that it can stop, kill and start
+// again with the same command line, as rlstest does with Redis and RLS: its output goes to
+// a log file, and Start returns once ready answers nil.
+type Process struct{ p *proc }
+
+// StartProcess starts bin with args (env nil: the test's environment) and waits, up to 20
+// s, until ready answers nil; the process is stopped by t.Cleanup.
+func StartProcess(t testing.TB, name, bin string, args, env []string, ready func() error) *Process {
+	t.Helper()
+	p := &Process{p: &proc{t: t, name: name, bin: bin, args: args, env: env, ready: ready,
+		log: filepath.Join(t.TempDir(), name+".log")}}
+	p.p.start()
+	t.Cleanup(p.p.stop)
+	return p
+}
+
+// Start starts a stopped process again, with the same command line.
+func (p *Process) Start() { p.p.t.Helper(); p.p.start() }
+
+// Stop sends SIGTERM (SIGKILL after 5 s) and waits for the exit.
+func (p *Process) Stop() { p.p.stop() }
+
+// Kill stops the process with SIGKILL and waits for the exit.
+func (p *Process) Kill() { p.p.kill() }
+
+// Signal sends sig to the running process.
+func (p *Process) Signal(sig syscall.Signal) { p.p.signal(sig) }
+
+// Running reports whether the process was started and has not been stopped.
+func (p *Process) Running() bool { return p.p.running() }
+
+// Log returns the last 4 KiB the process wrote to its stdout and stderr, over all its runs.
+func (p *Process) Log() string { return tail(p.p.log) }
