@@ -183,6 +183,20 @@ func (p *proc) start() {
 	p.t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.launchLocked()
+	p.awaitLocked()
+}
+
+// locked runs f holding p.mu (released if f fails the test).
+func (p *proc) locked(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f()
+}
+
+// launchLocked starts the process without waiting for it to be ready.
+func (p *proc) launchLocked() {
+	p.t.Helper()
 	if p.cmd != nil {
 		p.t.Fatalf("rlstest: %s is already running", p.name)
 	}
@@ -201,6 +215,11 @@ func (p *proc) start() {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); out.Close(); close(done) }()
 	p.cmd, p.done = cmd, done
+}
+
+// awaitLocked waits, up to 20 s, until the launched process is ready.
+func (p *proc) awaitLocked() {
+	p.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		err := p.ready()
@@ -208,7 +227,7 @@ func (p *proc) start() {
 			return
 		}
 		select {
-		case <-done:
+		case <-p.done:
 			p.cmd = nil
 			p.t.Fatalf("rlstest: %s exited before it was ready (%v); its output:\n%s", p.name, err, tail(p.log))
 		case <-time.After(20 * time.Millisecond):
@@ -573,15 +592,32 @@ func (e *Env) AwaitRedis(t testing.TB) {
 // a log file, and Start returns once ready answers nil.
 type Process struct{ p *proc }
 
-// StartProcess starts bin with args (env nil: the test's environment) and waits, up to 20
-// s, until ready answers nil; the process is stopped by t.Cleanup.
-func StartProcess(t testing.TB, name, bin string, args, env []string, ready func() error) *Process {
+// ProcessSpec is one process for StartProcesses: bin run with args, env nil meaning the
+// test's environment, ready once Ready answers nil.
+type ProcessSpec struct {
+	Name  string
+	Bin   string
+	Args  []string
+	Env   []string
+	Ready func() error
+}
+
+// StartProcesses starts every process at once, then waits, up to 20 s each, until each is
+// ready (processes that each take seconds to start, start side by side). Each is stopped by
+// t.Cleanup.
+func StartProcesses(t testing.TB, specs ...ProcessSpec) []*Process {
 	t.Helper()
-	p := &Process{p: &proc{t: t, name: name, bin: bin, args: args, env: env, ready: ready,
-		log: filepath.Join(t.TempDir(), name+".log")}}
-	p.p.start()
-	t.Cleanup(p.p.stop)
-	return p
+	ps := make([]*Process, len(specs))
+	for i, s := range specs {
+		ps[i] = &Process{p: &proc{t: t, name: s.Name, bin: s.Bin, args: s.Args, env: s.Env, ready: s.Ready,
+			log: filepath.Join(t.TempDir(), s.Name+".log")}}
+		t.Cleanup(ps[i].p.stop)
+		ps[i].p.locked(ps[i].p.launchLocked)
+	}
+	for _, p := range ps {
+		p.p.locked(p.p.awaitLocked)
+	}
+	return ps
 }
 
 // Start starts a stopped process again, with the same command line.
