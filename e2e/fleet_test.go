@@ -83,6 +83,7 @@ func buildUsageplans(t *testing.T) string {
 type fleetProxy struct {
 	addr, admin string // listen and admin addresses, the same across restarts
 	wasm        string // its --wasm file
+	config      string // its --config file
 	proc        *rlstest.Process
 	// gate is held shared by each request sent to the proxy and alone by a kill: a kill
 	// waits for the proxy's requests in flight, and meanwhile the load goes to the others.
@@ -109,11 +110,11 @@ func startFleet(t *testing.T, bin string, env *rlstest.Env, timeout time.Duratio
 		dir := t.TempDir()
 		p := &fleetProxy{addr: "127.0.0.1:" + strconv.Itoa(rlstest.FreePort(t)), admin: "127.0.0.1:" + strconv.Itoa(rlstest.FreePort(t)),
 			wasm: filepath.Join(dir, "usageplans.wasm")}
-		cfg := filepath.Join(dir, "plugin.json")
+		p.config = filepath.Join(dir, "plugin.json")
 		writeFile(t, p.wasm, filterWasm)
-		writeFile(t, cfg, []byte(config))
+		writeFile(t, p.config, []byte(config))
 		specs = append(specs, rlstest.ProcessSpec{Name: "usageplans-" + strconv.Itoa(i), Bin: bin,
-			Args: []string{"serve", "--wasm", p.wasm, "--config", cfg, "--listen", p.addr, "--admin", p.admin,
+			Args: []string{"serve", "--wasm", p.wasm, "--config", p.config, "--listen", p.addr, "--admin", p.admin,
 				"--workers", "2", "--watch", "0", "--log-level", "warn", "--cluster", "ratelimit=grpc://" + env.RLS.GRPCAddr},
 			Ready: func() error {
 				r, err := f.admin(p, http.MethodGet, "/ready")
@@ -482,13 +483,15 @@ func TestFleet(t *testing.T) {
 		})
 
 		t.Run("swap", func(t *testing.T) {
-			// A module swap under load on every proxy: the v2 module written over --wasm and
-			// POST /reload.
+			// A swap under load on every proxy: the v2 module written over --wasm, a new
+			// configuration (timeoutMs 900) over --config, and POST /reload.
 			v2 := filterV2(t)
+			cfg2 := global(900*time.Millisecond, `"failureMode": "CLOSED"`)
 			l := f.load(fleetKey("swap"), 1500, fleetClients, during(t, func() {
 				var wg sync.WaitGroup
 				for i, p := range f.proxies {
 					writeFile(t, p.wasm, v2)
+					writeFile(t, p.config, []byte(cfg2))
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
@@ -504,7 +507,7 @@ func TestFleet(t *testing.T) {
 			after(t, l)
 		})
 
-		// outage runs a load of 600 (well under the quota) and stops (down) then starts
+		// outage runs a load of at least 600 (under the quota) and stops (down) then starts
 		// (up) a component in its middle. Phases: 0 before, 1 stopping, 2 down, 3
 		// starting, 4 up. A request that starts and ends while the component is down
 		// gets AWS's 500 (CLOSED), one before the stop or after the start 200, one in
@@ -521,6 +524,7 @@ func TestFleet(t *testing.T) {
 				l.phase.Store(3)
 				up()
 				l.phase.Store(4)
+				l.waitDone(t, l.done.Load()+3*fleetClients)
 			})
 			l.wantOnly(t)
 			ok, failed := l.count(fleetAny, -1, fleetOK), l.count(fleetAny, -1, fleetFailure)
