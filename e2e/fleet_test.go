@@ -91,7 +91,6 @@ type fleetProxy struct {
 }
 
 type fleet struct {
-	t       *testing.T
 	timeout time.Duration // the configuration's global.timeoutMs
 	env     *rlstest.Env
 	proxies []*fleetProxy
@@ -103,7 +102,7 @@ type fleet struct {
 // echo upstream; it returns once every one answers /ready.
 func startFleet(t *testing.T, bin string, env *rlstest.Env, timeout time.Duration, config string) *fleet {
 	t.Helper()
-	f := &fleet{t: t, env: env, timeout: timeout, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * fleetClients}, Timeout: 30 * time.Second}}
+	f := &fleet{env: env, timeout: timeout, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * fleetClients}, Timeout: 30 * time.Second}}
 	t.Cleanup(f.client.CloseIdleConnections)
 	var specs []rlstest.ProcessSpec
 	for i := range fleetProxies {
@@ -151,13 +150,13 @@ func (f *fleet) admin(p *fleetProxy, method, path string) (reply, error) {
 
 // stat is the filter metric name (without "wasmcustom.") summed over the proxies, from their
 // /stats.
-func (f *fleet) stat(name string) uint64 {
-	f.t.Helper()
+func (f *fleet) stat(t *testing.T, name string) uint64 {
+	t.Helper()
 	var sum uint64
 	for i, p := range f.proxies {
 		r, err := f.admin(p, http.MethodGet, "/stats?filter=^wasmcustom\\.")
 		if err != nil || r.status != 200 {
-			f.t.Fatalf("proxy %d /stats: %v %d %s", i, err, r.status, r.body)
+			t.Fatalf("proxy %d /stats: %v %d %s", i, err, r.status, r.body)
 		}
 		for _, l := range strings.Split(r.body, "\n") {
 			if v, ok := strings.CutPrefix(l, "wasmcustom."+name+": "); ok {
@@ -169,12 +168,35 @@ func (f *fleet) stat(name string) uint64 {
 	return sum
 }
 
+// swap writes wasm (unless nil) and config over every proxy's --wasm and --config files
+// and POSTs /reload to each at once; each must answer that it swapped.
+func (f *fleet) swap(t *testing.T, wasm []byte, config string, timeout time.Duration) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i, p := range f.proxies {
+		if wasm != nil {
+			writeFile(t, p.wasm, wasm)
+		}
+		writeFile(t, p.config, []byte(config))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := f.admin(p, http.MethodPost, "/reload")
+			if err != nil || r.status != 200 || !strings.HasPrefix(r.body, "reloaded: version ") {
+				t.Errorf("proxy %d POST /reload: %v %d %q, want 200 reloaded: version N serves", i, err, r.status, r.body)
+			}
+		}()
+	}
+	wg.Wait()
+	f.timeout = timeout
+}
+
 // redis is the count of plan name's quota today in Redis.
-func (f *fleet) redis(name string, day time.Time) int {
-	f.t.Helper()
+func (f *fleet) redis(t *testing.T, name string, day time.Time) int {
+	t.Helper()
 	v, err := f.env.Redis.Do("GET", fleetRedisKey(name, day))
 	if err != nil {
-		f.t.Fatalf("Redis GET: %v", err)
+		t.Fatalf("Redis GET: %v", err)
 	}
 	n, _ := strconv.Atoi(v)
 	return n
@@ -243,7 +265,6 @@ const fleetSlowTick = 20 * time.Millisecond
 // the next proxy when that one's gate is held by a kill), while control runs, until it has
 // sent total and control has returned; it returns once every request is answered.
 func (f *fleet) load(key string, total, clients int, control func(l *fleetLoad)) *fleetLoad {
-	f.t.Helper()
 	l := &fleetLoad{counts: map[[3]int]int{}, timeout: f.timeout}
 	var next atomic.Int64
 	var controlled atomic.Bool
@@ -347,13 +368,13 @@ func (f *fleet) get(p *fleetProxy, key string) (reply, error) {
 
 // sequence sends one request to each of proxies in order, and returns the statuses (a
 // request that gets no answer fails the test).
-func (f *fleet) sequence(key string, proxies ...int) []int {
-	f.t.Helper()
+func (f *fleet) sequence(t *testing.T, key string, proxies ...int) []int {
+	t.Helper()
 	var out []int
 	for _, n := range proxies {
 		r, err := f.get(f.proxies[n], key)
 		if err != nil {
-			f.t.Fatalf("proxy %d: %v", n, err)
+			t.Fatalf("proxy %d: %v", n, err)
 		}
 		out = append(out, r.status)
 	}
@@ -406,9 +427,13 @@ func TestFleet(t *testing.T) {
 		return fleetConfig(fmt.Sprintf(`{"cluster": "ratelimit", "domain": "usageplans", "timeoutMs": %d, "proxies": %d, %s}`, timeout.Milliseconds(), fleetProxies, more))
 	}
 
+	// One RLS and Redis (with AOF, so that a restarted Redis keeps its counts) and one fleet
+	// for every sub-test, in order; each sub-test has a key of its own, and swaps the fleet
+	// to the configuration it needs (POST /reload).
+	env := rlstest.Start(t, rlstest.Options{Config: rlsDomainFile, RedisPersist: true, RedisTimeout: 200 * time.Millisecond})
+	f := startFleet(t, bin, env, time.Second, global(time.Second, `"failureMode": "CLOSED"`))
+
 	t.Run("SYNC", func(t *testing.T) {
-		env := rlstest.Start(t, rlstest.Options{Config: rlsDomainFile, RedisPersist: true, RedisTimeout: 200 * time.Millisecond})
-		f := startFleet(t, bin, env, time.Second, global(time.Second, `"failureMode": "CLOSED"`))
 		// wantExact: exactly quota admitted, the rest refused with AWS's 429; RLS counted
 		// every call, refused ones too: past the limit, each proxy (each run of it) makes at
 		// most the calls in flight before it learns of RLS's OVER_LIMIT, then refuses alone.
@@ -419,7 +444,7 @@ func TestFleet(t *testing.T) {
 			if ok != quota || refused != l.total()-quota || l.total() < 1500 {
 				t.Errorf("%d admitted, %d refused (429 Limit Exceeded) of %d; want exactly %d admitted of at least 1500", ok, refused, l.total(), quota)
 			}
-			n := f.redis(name, day)
+			n := f.redis(t, name, day)
 			if n <= quota || n > quota+(fleetProxies+1)*fleetClients {
 				t.Errorf("Redis count %d, want %d admitted plus the refused calls in flight (1 to %d)", n, quota, (fleetProxies+1)*fleetClients)
 			}
@@ -454,10 +479,10 @@ func TestFleet(t *testing.T) {
 				}
 			}
 			// The first load of the fleet: its counters are this load's.
-			if calls := f.stat("usageplans.global.calls"); calls != uint64(n) {
+			if calls := f.stat(t, "usageplans.global.calls"); calls != uint64(n) {
 				t.Errorf("the proxies made %d RLS calls, Redis counted %d: want one count per call", calls, n)
 			}
-			if a := f.stat("usageplans.requests.allowed"); a != quota {
+			if a := f.stat(t, "usageplans.requests.allowed"); a != quota {
 				t.Errorf("usageplans.requests.allowed summed over the proxies = %d, want %d", a, quota)
 			}
 			t.Logf("SYNC: %d of %d admitted over %d proxies, %v per proxy; Redis %d", quota, l.total(), fleetProxies,
@@ -486,22 +511,8 @@ func TestFleet(t *testing.T) {
 			// A swap under load on every proxy: the v2 module written over --wasm, a new
 			// configuration (timeoutMs 900) over --config, and POST /reload.
 			v2 := filterV2(t)
-			cfg2 := global(900*time.Millisecond, `"failureMode": "CLOSED"`)
 			l := f.load(fleetKey("swap"), 1500, fleetClients, during(t, func() {
-				var wg sync.WaitGroup
-				for i, p := range f.proxies {
-					writeFile(t, p.wasm, v2)
-					writeFile(t, p.config, []byte(cfg2))
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						r, err := f.admin(p, http.MethodPost, "/reload")
-						if err != nil || r.status != 200 || !strings.HasPrefix(r.body, "reloaded: version 2 serves") {
-							t.Errorf("proxy %d POST /reload: %v %d %q, want 200 reloaded: version 2 serves", i, err, r.status, r.body)
-						}
-					}()
-				}
-				wg.Wait()
+				f.swap(t, v2, global(900*time.Millisecond, `"failureMode": "CLOSED"`), 900*time.Millisecond)
 			}))
 			wantExact(t, "swap", l)
 			after(t, l)
@@ -514,7 +525,7 @@ func TestFleet(t *testing.T) {
 		// flight at either either. Every 200 is in Redis; a 500 may be too if it was in
 		// flight at the stop, or timed out (RLS runs a call it holds once Redis answers).
 		outage := func(t *testing.T, name string, down, up func()) {
-			fallback := f.stat("usageplans.global.fallback.CLOSED")
+			fallback := f.stat(t, "usageplans.global.fallback.CLOSED")
 			l := f.load(fleetKey(name), 600, fleetClients, func(l *fleetLoad) {
 				l.waitDone(t, 150)
 				l.phase.Store(1)
@@ -539,13 +550,13 @@ func TestFleet(t *testing.T) {
 				t.Errorf("%d admitted before the stop, %d after the start: want some of each", l.count(0, -1, fleetOK), l.count(4, -1, fleetOK))
 			}
 			unsure := failed - l.count(2, -1, fleetFailure) + int(l.timedOut.Load())
-			if n := f.redis(name, day); n < ok || n > ok+unsure {
+			if n := f.redis(t, name, day); n < ok || n > ok+unsure {
 				t.Errorf("Redis count %d, want the %d admitted (and up to %d more: 500s in flight at the stop or start, or timed out)", n, ok, unsure)
 			}
-			if fb := f.stat("usageplans.global.fallback.CLOSED") - fallback; fb != uint64(failed) {
+			if fb := f.stat(t, "usageplans.global.fallback.CLOSED") - fallback; fb != uint64(failed) {
 				t.Errorf("usageplans.global.fallback.CLOSED counted %d, want the %d 500s", fb, failed)
 			}
-			t.Logf("%s: %d admitted, %d 500s (%d while down), %d timed out; Redis %d", name, ok, failed, l.count(2, -1, fleetFailure), l.timedOut.Load(), f.redis(name, day))
+			t.Logf("%s: %d admitted, %d 500s (%d while down), %d timed out; Redis %d", name, ok, failed, l.count(2, -1, fleetFailure), l.timedOut.Load(), f.redis(t, name, day))
 		}
 		t.Run("RLS stopped, CLOSED", func(t *testing.T) {
 			outage(t, "rlsdown", env.RLS.Stop, env.RLS.Start)
@@ -565,18 +576,18 @@ func TestFleet(t *testing.T) {
 
 	t.Run("LEASE", func(t *testing.T) {
 		const chunk = 20
-		env := rlstest.Start(t, rlstest.Options{Config: rlsDomainFile})
-		f := startFleet(t, bin, env, time.Second, global(time.Second, `"mode": "LEASE", "lease": {"maxChunk": 20}`))
+		f.swap(t, nil, global(time.Second, `"mode": "LEASE", "lease": {"maxChunk": 20}`), time.Second)
+		calls, served := f.stat(t, "usageplans.global.calls"), f.stat(t, "usageplans.global.lease_served")
 		l := f.load(fleetKey("lease"), 1500, fleetClients, nil)
 		l.wantOnly(t)
 		ok, refused := l.count(fleetAny, -1, fleetOK), l.count(fleetAny, -1, fleetQuota)
 		bound := fleetProxies * chunk
 		t.Logf("LEASE: %d of a quota of %d admitted over %d proxies; under-admission bound proxies × maxChunk = %d × %d = %d; %d RLS calls, %d requests served from leases",
-			ok, quota, fleetProxies, fleetProxies, chunk, bound, f.stat("usageplans.global.calls"), f.stat("usageplans.global.lease_served"))
+			ok, quota, fleetProxies, fleetProxies, chunk, bound, f.stat(t, "usageplans.global.calls")-calls, f.stat(t, "usageplans.global.lease_served")-served)
 		if ok > quota || ok < quota-bound || ok+refused != 1500 {
 			t.Errorf("%d admitted and %d refused of 1500, want admitted within [%d, %d]", ok, refused, quota-bound, quota)
 		}
-		if n := f.redis("lease", day); n < ok {
+		if n := f.redis(t, "lease", day); n < ok {
 			t.Errorf("Redis count %d is below the %d admitted", n, ok)
 		}
 	})
@@ -589,16 +600,15 @@ func TestFleet(t *testing.T) {
 		// carries the replay (1 + 80): RLS's count goes, two requests per proxy in turn, 61,
 		// 142 (proxy 0), 143, 224 (proxy 1), 225, then 306 > 300, refused (proxy 2).
 		const timeout = 300 * time.Millisecond
-		env := rlstest.Start(t, rlstest.Options{Config: rlsDomainFile, RedisPersist: true, RedisTimeout: 200 * time.Millisecond})
-		f := startFleet(t, bin, env, timeout, global(timeout, `"failureMode": "LOCAL"`))
+		f.swap(t, nil, global(timeout, `"failureMode": "LOCAL"`), timeout)
 		run := func(t *testing.T, name string, down, up func()) {
 			key := fleetKey(name)
-			for i, s := range f.sequence(key, roundRobin(60)...) {
+			for i, s := range f.sequence(t, key, roundRobin(60)...) {
 				if s != 200 {
 					t.Fatalf("request %d before the outage: %d, want 200", i, s)
 				}
 			}
-			fallback := f.stat("usageplans.global.fallback.LOCAL")
+			fallback := f.stat(t, "usageplans.global.fallback.LOCAL")
 			down()
 			l := f.load(key, 300, fleetClients, nil)
 			l.wantOnly(t)
@@ -607,20 +617,20 @@ func TestFleet(t *testing.T) {
 					t.Errorf("proxy %d during the outage: %d admitted, %d refused; want its share, 80, and 20 refused", p, ok, refused)
 				}
 			}
-			if fb := f.stat("usageplans.global.fallback.LOCAL") - fallback; fb != 300 {
+			if fb := f.stat(t, "usageplans.global.fallback.LOCAL") - fallback; fb != 300 {
 				t.Errorf("usageplans.global.fallback.LOCAL counted %d, want 300", fb)
 			}
 			up()
-			if got := f.sequence(key, 0, 0, 1, 1, 2, 2); fmt.Sprint(got) != "[200 200 200 200 200 429]" {
+			if got := f.sequence(t, key, 0, 0, 1, 1, 2, 2); fmt.Sprint(got) != "[200 200 200 200 200 429]" {
 				t.Errorf("after the outage, two requests per proxy in turn: %v, want [200 200 200 200 200 429]", got)
 			}
 			// A call that timed out may still be counted: RLS holds it while Redis is
 			// down and runs it when Redis is back (it was admitted under LOCAL and is
 			// replayed too: counted twice, never zero times).
-			if n, late := f.redis(name, day), int(l.timedOut.Load()); n < 306 || n > 306+late {
+			if n, late := f.redis(t, name, day), int(l.timedOut.Load()); n < 306 || n > 306+late {
 				t.Errorf("Redis count %d, want 306 (60, 3 first calls, each proxy's 80 replayed once) and up to %d more (calls that timed out)", n, late)
 			}
-			t.Logf("%s: Redis %d, %d calls timed out during the outage", name, f.redis(name, day), l.timedOut.Load())
+			t.Logf("%s: Redis %d, %d calls timed out during the outage", name, f.redis(t, name, day), l.timedOut.Load())
 		}
 		t.Run("RLS stopped", func(t *testing.T) { run(t, "local-rls", env.RLS.Stop, env.RLS.Start) })
 		t.Run("Redis stopped", func(t *testing.T) {
@@ -630,21 +640,20 @@ func TestFleet(t *testing.T) {
 
 	t.Run("OPEN", func(t *testing.T) {
 		// RLS stopped: every request admitted, none counted; RLS back: counted again.
-		env := rlstest.Start(t, rlstest.Options{Config: rlsDomainFile})
-		f := startFleet(t, bin, env, time.Second, global(time.Second, `"failureMode": "OPEN"`))
+		f.swap(t, nil, global(time.Second, `"failureMode": "OPEN"`), time.Second)
 		key := fleetKey("open-rls")
-		f.sequence(key, roundRobin(30)...)
+		f.sequence(t, key, roundRobin(30)...)
 		env.RLS.Stop()
 		l := f.load(key, 90, fleetClients, nil)
 		l.wantOnly(t)
-		if ok := l.count(fleetAny, -1, fleetOK); ok != 90 || f.stat("usageplans.global.fallback.OPEN") != 90 {
-			t.Errorf("RLS stopped, OPEN: %d of 90 admitted, fallback.OPEN %d; want all 90", ok, f.stat("usageplans.global.fallback.OPEN"))
+		if ok := l.count(fleetAny, -1, fleetOK); ok != 90 || f.stat(t, "usageplans.global.fallback.OPEN") != 90 {
+			t.Errorf("RLS stopped, OPEN: %d of 90 admitted, fallback.OPEN %d; want all 90", ok, f.stat(t, "usageplans.global.fallback.OPEN"))
 		}
 		env.RLS.Start()
-		if got := f.sequence(key, 0, 1, 2); fmt.Sprint(got) != "[200 200 200]" {
+		if got := f.sequence(t, key, 0, 1, 2); fmt.Sprint(got) != "[200 200 200]" {
 			t.Errorf("after RLS came back: %v, want 200s", got)
 		}
-		if n := f.redis("open-rls", day); n != 33 {
+		if n := f.redis(t, "open-rls", day); n != 33 {
 			t.Errorf("Redis count %d, want 33: the 30 before and 3 after, none of the outage", n)
 		}
 	})
