@@ -33,6 +33,7 @@ var fleetPlans = []struct {
 }{
 	{"exact", 1000}, {"kill", 1000}, {"swap", 1000}, {"rlsdown", 1000}, {"redisdown", 1000},
 	{"lease", 1000}, {"local-rls", 300}, {"local-redis", 300}, {"open-rls", 300},
+	{"paused", 300},
 }
 
 // fleetKey is the key value of plan name's one key (id "k-NAME").
@@ -658,5 +659,34 @@ func TestFleet(t *testing.T) {
 		if n := f.redis(t, "open-rls", day); n != 33 {
 			t.Errorf("Redis count %d, want 33: the 30 before and 3 after, none of the outage", n)
 		}
+	})
+
+	t.Run("RLS paused, CLOSED", func(t *testing.T) {
+		// RLS slow: paused (SIGSTOP), it accepts and never answers. Each request waits
+		// timeoutMs, no more, and gets AWS's 500; resumed, RLS runs the calls it was sent
+		// (counted, though they were answered 500) and answers again.
+		const timeout = 300 * time.Millisecond
+		f.swap(t, nil, global(timeout, `"failureMode": "CLOSED"`), timeout)
+		key := fleetKey("paused")
+		if got := f.sequence(t, key, 0, 1, 2); fmt.Sprint(got) != "[200 200 200]" {
+			t.Fatalf("before the pause: %v, want 200s", got)
+		}
+		env.RLS.Pause()
+		for _, p := range roundRobin(6) {
+			start := time.Now()
+			r, err := f.get(f.proxies[p], key)
+			took := time.Since(start)
+			if err != nil || r.status != 500 || r.body != fltFailureBody || took < timeout || took > timeout+time.Second {
+				t.Errorf("proxy %d, RLS paused: %d %q %v after %v, want AWS's 500 after the %v timeout", p, r.status, r.body, err, took, timeout)
+			}
+		}
+		env.RLS.Resume()
+		if got := f.sequence(t, key, 0, 1, 2); fmt.Sprint(got) != "[200 200 200]" {
+			t.Errorf("after the pause: %v, want 200s", got)
+		}
+		if n := f.redis(t, "paused", day); n < 6 || n > 12 {
+			t.Errorf("Redis count %d, want the 6 admitted and up to the 6 calls sent while paused", n)
+		}
+		t.Logf("RLS paused: Redis %d for 6 admitted and 6 timed out", f.redis(t, "paused", day))
 	})
 }
