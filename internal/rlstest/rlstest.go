@@ -277,7 +277,8 @@ func (p *proc) kill() {
 	p.cmd = nil
 }
 
-// signal sends sig to a running process.
+// signal sends sig to a running process; after SIGSTOP it returns once the process has
+// stopped.
 func (p *proc) signal(sig syscall.Signal) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -286,6 +287,9 @@ func (p *proc) signal(sig syscall.Signal) {
 		return
 	}
 	p.cmd.Process.Signal(sig)
+	if sig == syscall.SIGSTOP {
+		waitStopped(p.cmd.Process.Pid)
+	}
 }
 
 func (p *proc) running() bool {
@@ -523,7 +527,8 @@ func (s *RLS) Stop() { s.p.stop() }
 // Kill stops RLS with SIGKILL.
 func (s *RLS) Kill() { s.p.kill() }
 
-// Pause freezes RLS (SIGSTOP): its ports accept connections and nothing answers.
+// Pause freezes RLS (SIGSTOP) and returns once it is stopped: its ports accept connections
+// and nothing answers.
 func (s *RLS) Pause() { s.p.signal(syscall.SIGSTOP) }
 
 // Resume lets a paused RLS run again.
