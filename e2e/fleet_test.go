@@ -98,10 +98,10 @@ type fleet struct {
 	client  *http.Client
 }
 
-// startFleet starts fleetProxies gateways with --workers 2, each with its own copy of the
+// startServeFleet starts fleetProxies gateways with --workers 2, each with its own copy of the
 // built module and the same configuration, the cluster "ratelimit" on env's RLS, and the
 // echo upstream; it returns once every one answers /ready.
-func startFleet(t *testing.T, bin string, env *rlstest.Env, timeout time.Duration, config string) *fleet {
+func startServeFleet(t *testing.T, bin string, env *rlstest.Env, timeout time.Duration, config string) *fleet {
 	t.Helper()
 	f := &fleet{env: env, timeout: timeout, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * fleetClients}, Timeout: 30 * time.Second}}
 	t.Cleanup(f.client.CloseIdleConnections)
@@ -432,7 +432,7 @@ func TestFleet(t *testing.T) {
 	// for every sub-test, in order; each sub-test has a key of its own, and swaps the fleet
 	// to the configuration it needs (POST /reload).
 	env := rlstest.Start(t, rlstest.Options{Config: rlsDomainFile, RedisPersist: true, RedisTimeout: 200 * time.Millisecond})
-	f := startFleet(t, bin, env, time.Second, global(time.Second, `"failureMode": "CLOSED"`))
+	f := startServeFleet(t, bin, env, time.Second, global(time.Second, `"failureMode": "CLOSED"`))
 
 	t.Run("SYNC", func(t *testing.T) {
 		// wantExact: exactly quota admitted, the rest refused with AWS's 429; RLS counted
