@@ -25,6 +25,10 @@
 //   - Redis stopped: ShouldRateLimit answers gRPC UNKNOWN "response returned from Conn: EOF"
 //     in 1-2 ms; /healthcheck stays 200. When Redis is back, each of the pool's stale
 //     connections (REDIS_POOL_SIZE, 10) fails one more call, then RLS answers again.
+//   - Redis stopped under concurrent calls: some are answered UNKNOWN at once, the others
+//     held until the caller's deadline; once Redis is back RLS runs some of the held calls
+//     (1 to 10 seen): counted, though their callers got an error. Such held calls make RLS
+//     ignore SIGTERM (Stop kills it after 5 s).
 //   - Redis hung (SIGSTOP): RLS does not answer at all; REDIS_TIMEOUT bounds the dial, not
 //     the command, so the caller's deadline is the only bound.
 //   - RLS pings Redis at its start and panics if that fails (src/redis/driver_impl.go):
@@ -56,8 +60,10 @@ import (
 
 	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlspb "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // Options configure Start. The zero value serves the domain "usageplans" with an empty
@@ -72,6 +78,10 @@ type Options struct {
 	RedisTimeout time.Duration
 	// Env holds extra RLS environment variables ("NAME=value"), applied last.
 	Env []string
+	// RedisPersist turns on Redis's append-only file with a sync per write, so that a
+	// stopped (or killed) and restarted Redis comes back with its counts, as a production
+	// Redis with AOF does; without it a restarted Redis starts empty.
+	RedisPersist bool
 }
 
 // DefaultDomain is the domain served when Options.Domain is empty.
@@ -89,7 +99,7 @@ func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
 	redisBin := find(t, "USAGEPLANS_REDIS", "redis-server", "redis-server")
 	rlsBin := find(t, "USAGEPLANS_RLS", "service_cmd", "ratelimit", "service_cmd")
-	r := StartRedis(t, redisBin)
+	r := startRedis(t, redisBin, opts.RedisPersist)
 	return &Env{Redis: r, RLS: StartRLS(t, rlsBin, r.Addr, opts)}
 }
 
@@ -177,6 +187,20 @@ func (p *proc) start() {
 	p.t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.launchLocked()
+	p.awaitLocked()
+}
+
+// locked runs f holding p.mu (released if f fails the test).
+func (p *proc) locked(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f()
+}
+
+// launchLocked starts the process without waiting for it to be ready.
+func (p *proc) launchLocked() {
+	p.t.Helper()
 	if p.cmd != nil {
 		p.t.Fatalf("rlstest: %s is already running", p.name)
 	}
@@ -195,6 +219,11 @@ func (p *proc) start() {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); out.Close(); close(done) }()
 	p.cmd, p.done = cmd, done
+}
+
+// awaitLocked waits, up to 20 s, until the launched process is ready.
+func (p *proc) awaitLocked() {
+	p.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		err := p.ready()
@@ -202,7 +231,7 @@ func (p *proc) start() {
 			return
 		}
 		select {
-		case <-done:
+		case <-p.done:
 			p.cmd = nil
 			p.t.Fatalf("rlstest: %s exited before it was ready (%v); its output:\n%s", p.name, err, tail(p.log))
 		case <-time.After(20 * time.Millisecond):
@@ -248,7 +277,8 @@ func (p *proc) kill() {
 	p.cmd = nil
 }
 
-// signal sends sig to a running process.
+// signal sends sig to a running process; after SIGSTOP it returns once the process has
+// stopped.
 func (p *proc) signal(sig syscall.Signal) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -257,6 +287,9 @@ func (p *proc) signal(sig syscall.Signal) {
 		return
 	}
 	p.cmd.Process.Signal(sig)
+	if sig == syscall.SIGSTOP {
+		waitStopped(p.cmd.Process.Pid)
+	}
 }
 
 func (p *proc) running() bool {
@@ -289,12 +322,21 @@ type Redis struct {
 // 127.0.0.1). It is stopped by t.Cleanup.
 func StartRedis(t testing.TB, bin string) *Redis {
 	t.Helper()
+	return startRedis(t, bin, false)
+}
+
+func startRedis(t testing.TB, bin string, persist bool) *Redis {
+	t.Helper()
 	dir := t.TempDir()
 	port := FreePort(t)
 	r := &Redis{Addr: "127.0.0.1:" + strconv.Itoa(port)}
+	aof := []string{"--appendonly", "no"}
+	if persist {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
 	r.p = &proc{t: t, name: "redis-server", bin: bin, log: filepath.Join(dir, "redis.log"),
-		args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
-			"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--loglevel", "warning"},
+		args: append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
+			"--save", "", "--dir", dir, "--daemonize", "no", "--loglevel", "warning"}, aof...),
 		env: []string{"PATH=/usr/bin:/bin"},
 		ready: func() error {
 			got, err := r.Do("PING")
@@ -308,7 +350,8 @@ func StartRedis(t testing.TB, bin string) *Redis {
 	return r
 }
 
-// Start starts a stopped Redis again on the same port, empty.
+// Start starts a stopped Redis again on the same port: empty, or with its counts under
+// Options.RedisPersist.
 func (r *Redis) Start() { r.p.t.Helper(); r.p.start() }
 
 // Stop stops Redis (SIGTERM) and waits for it to exit.
@@ -484,7 +527,8 @@ func (s *RLS) Stop() { s.p.stop() }
 // Kill stops RLS with SIGKILL.
 func (s *RLS) Kill() { s.p.kill() }
 
-// Pause freezes RLS (SIGSTOP): its ports accept connections and nothing answers.
+// Pause freezes RLS (SIGSTOP) and returns once it is stopped: its ports accept connections
+// and nothing answers.
 func (s *RLS) Pause() { s.p.signal(syscall.SIGSTOP) }
 
 // Resume lets a paused RLS run again.
@@ -526,3 +570,79 @@ func Check(t testing.TB, domain, config string, d *rlcommon.RateLimitDescriptor)
 
 // Log returns the last 4 KiB RLS wrote to its stdout and stderr.
 func (s *RLS) Log() string { return tail(s.p.log) }
+
+// AwaitRedis waits, after Redis came back, until RLS counts in it again: each of RLS's
+// pooled connections to the old Redis fails one call (REDIS_POOL_SIZE, 10), so it makes
+// calls of its own (descriptor rlstest=drain, hits_addend 0: a key of its own, nothing
+// counted) until 2 × 10 in a row succeed. A test calls it so that the stale connections
+// fail none of the calls it counts.
+func (e *Env) AwaitRedis(t testing.TB) {
+	t.Helper()
+	c := e.RLS.Client(t)
+	d := &rlcommon.RateLimitDescriptor{Entries: []*rlcommon.RateLimitDescriptor_Entry{{Key: "rlstest", Value: "drain"}},
+		Limit:      &rlcommon.RateLimitDescriptor_RateLimitOverride{RequestsPerUnit: 1, Unit: typev3.RateLimitUnit_DAY},
+		HitsAddend: wrapperspb.UInt64(0)}
+	var err error
+	for run, calls := 0, 0; run < 20; calls++ {
+		if calls == 200 {
+			t.Fatalf("rlstest: RLS still failing calls after 200 since Redis came back (last: %v)\n%s", err, e.RLS.Log())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_, err = c.ShouldRateLimit(ctx, &rlspb.RateLimitRequest{Domain: e.RLS.Domain, Descriptors: []*rlcommon.RateLimitDescriptor{d}})
+		cancel()
+		if run++; err != nil {
+			run = 0
+		}
+	}
+}
+
+// Process is a child process of a test (a gateway, say) that it can stop, kill and start
+// again with the same command line, as rlstest does with Redis and RLS: its output goes to
+// a log file, and Start returns once ready answers nil.
+type Process struct{ p *proc }
+
+// ProcessSpec is one process for StartProcesses: bin run with args, env nil meaning the
+// test's environment, ready once Ready answers nil.
+type ProcessSpec struct {
+	Name  string
+	Bin   string
+	Args  []string
+	Env   []string
+	Ready func() error
+}
+
+// StartProcesses starts every process at once, then waits, up to 20 s each, until each is
+// ready (processes that each take seconds to start, start side by side). Each is stopped by
+// t.Cleanup.
+func StartProcesses(t testing.TB, specs ...ProcessSpec) []*Process {
+	t.Helper()
+	ps := make([]*Process, len(specs))
+	for i, s := range specs {
+		ps[i] = &Process{p: &proc{t: t, name: s.Name, bin: s.Bin, args: s.Args, env: s.Env, ready: s.Ready,
+			log: filepath.Join(t.TempDir(), s.Name+".log")}}
+		t.Cleanup(ps[i].p.stop)
+		ps[i].p.locked(ps[i].p.launchLocked)
+	}
+	for _, p := range ps {
+		p.p.locked(p.p.awaitLocked)
+	}
+	return ps
+}
+
+// Start starts a stopped process again, with the same command line.
+func (p *Process) Start() { p.p.t.Helper(); p.p.start() }
+
+// Stop sends SIGTERM (SIGKILL after 5 s) and waits for the exit.
+func (p *Process) Stop() { p.p.stop() }
+
+// Kill stops the process with SIGKILL and waits for the exit.
+func (p *Process) Kill() { p.p.kill() }
+
+// Signal sends sig to the running process.
+func (p *Process) Signal(sig syscall.Signal) { p.p.signal(sig) }
+
+// Running reports whether the process was started and has not been stopped.
+func (p *Process) Running() bool { return p.p.running() }
+
+// Log returns the last 4 KiB the process wrote to its stdout and stderr, over all its runs.
+func (p *Process) Log() string { return tail(p.p.log) }
