@@ -16,17 +16,23 @@ const MaxReportLines = 100
 
 // Report writes one line per (plan, key) that made requests today, in configuration order,
 // at most MaxReportLines of them, with today's used and remaining: per-key metering in the
-// log without a metric per key. Lines name key ids, never values.
+// log without a metric per key. Lines name key ids, never values. An entry that cannot be
+// read is left out and named in the error, after the others are reported.
 func Report(cfg *config.Config, st Store, now time.Time, line func(string)) error {
 	today := DayOf(now)
 	prefix := "usageplans: usage on " + dateString(today) + " (UTC): plan="
 	var v View
 	var b []byte
-	n, more := 0, 0
+	var first error
+	n, more, failed := 0, 0, 0
 	for _, p := range cfg.Plans {
 		for _, k := range p.Keys() {
 			if err := st.Read(cfg, p, k, &v); err != nil {
-				return err
+				// One unreadable entry costs its own line only: the rest are reported.
+				if failed++; first == nil {
+					first = errors.New("plan " + p.ID + " key " + k.ID + ": " + err.Error())
+				}
+				continue
 			}
 			used := v.Record.At(today).Used
 			if used == 0 {
@@ -48,7 +54,10 @@ func Report(cfg *config.Config, st Store, now time.Time, line func(string)) erro
 		line("usageplans: usage on " + dateString(today) + " (UTC): " + strconv.Itoa(more) +
 			" more keys made requests (at most " + strconv.Itoa(MaxReportLines) + " lines a report): see GetUsage")
 	}
-	return nil
+	if failed > 1 {
+		return errors.New(strconv.Itoa(failed) + " usage entries not read, the first: " + first.Error())
+	}
+	return first
 }
 
 // ClaimReport reports whether this caller is the one to write the report of interval (a
