@@ -98,21 +98,21 @@ func totalCalls(vm *host.VM) (n uint64) {
 }
 
 // hostCallsPerPath are the env host calls of one request on each path, with the
-// proxy_on_memory_allocate re-entries as "alloc": what a path costs besides the guest's own
-// code. A change that adds one fails TestHostCallsPerPath; one that removes some updates this
+// proxy_on_memory_allocate re-entries as "alloc" and the WASI calls as "wasi.<name>": what a
+// path costs besides the guest's own code. A change that adds one fails TestHostCallsPerPath; one that removes some updates this
 // table.
 var hostCallsPerPath = map[string]string{
 	"noop": "",
 	// The request headers in one read; the key entry and the usage entry, each read and
 	// written; the outcome and plan counters; the key stripped; the identity headers set;
-	// the outcome in the filter state.
-	"allow":                 "get_header_map_pairs=1 get_shared_data=2 increment_metric=2 remove_header_map_value=1 replace_header_map_value=2 set_property=1 set_shared_data=2 alloc=3",
-	"forbidden_unknown_key": "get_header_map_pairs=1 increment_metric=1 log=1 remove_header_map_value=1 send_local_response=1 set_property=1 alloc=1",
-	"forbidden_no_key":      "get_header_map_pairs=1 increment_metric=1 log=1 send_local_response=1 set_property=1 alloc=1",
+	// the outcome in the filter state; the clock, once (time.Now would read it twice).
+	"allow":                 "get_header_map_pairs=1 get_shared_data=2 increment_metric=2 remove_header_map_value=1 replace_header_map_value=2 set_property=1 set_shared_data=2 wasi.clock_time_get=1 alloc=3",
+	"forbidden_unknown_key": "get_header_map_pairs=1 increment_metric=1 log=1 remove_header_map_value=1 send_local_response=1 set_property=1 wasi.clock_time_get=1 alloc=1",
+	"forbidden_no_key":      "get_header_map_pairs=1 increment_metric=1 log=1 send_local_response=1 set_property=1 wasi.clock_time_get=1 alloc=1",
 	// Reads only: a denial writes nothing. The filter state names the outcome, key and plan.
-	"throttled":      "get_header_map_pairs=1 get_shared_data=1 increment_metric=2 log=1 remove_header_map_value=1 send_local_response=1 set_property=3 alloc=2",
-	"quota_exceeded": "get_header_map_pairs=1 get_shared_data=2 increment_metric=2 log=1 remove_header_map_value=1 send_local_response=1 set_property=3 alloc=3",
-	"not_governed":   "get_header_map_pairs=1 alloc=1",
+	"throttled":      "get_header_map_pairs=1 get_shared_data=1 increment_metric=2 log=1 remove_header_map_value=1 send_local_response=1 set_property=3 wasi.clock_time_get=1 alloc=2",
+	"quota_exceeded": "get_header_map_pairs=1 get_shared_data=2 increment_metric=2 log=1 remove_header_map_value=1 send_local_response=1 set_property=3 wasi.clock_time_get=1 alloc=3",
+	"not_governed":   "get_header_map_pairs=1 wasi.clock_time_get=1 alloc=1",
 }
 
 // TestHostCallsPerPath pins the host calls of one request on each path of BenchmarkRequest
@@ -123,9 +123,10 @@ func TestHostCallsPerPath(t *testing.T) {
 		t.Run(bc.name, func(t *testing.T) {
 			vm, do := bc.start(t)
 			do()
-			before, allocs := vm.HostCalls(), vm.GuestAllocations()
+			before, wasi, allocs := vm.HostCalls(), vm.WASICalls(), vm.GuestAllocations()
 			do()
-			got := diffCalls(vm.HostCalls(), before)
+			got := diffCalls(vm.HostCalls(), before, "")
+			got = append(got, diffCalls(vm.WASICalls(), wasi, "wasi.")...)
 			if n := vm.GuestAllocations() - allocs; n > 0 {
 				got = append(got, fmt.Sprintf("alloc=%d", n))
 			}
@@ -136,12 +137,13 @@ func TestHostCallsPerPath(t *testing.T) {
 	}
 }
 
-// diffCalls lists after-before as "name=n", names sorted and without their proxy_ prefix.
-func diffCalls(after, before map[string]uint64) []string {
+// diffCalls lists after-before as "<prefix>name=n", names sorted and without their proxy_
+// prefix.
+func diffCalls(after, before map[string]uint64, prefix string) []string {
 	var out []string
 	for _, name := range slices.Sorted(maps.Keys(after)) {
 		if n := after[name] - before[name]; n > 0 {
-			out = append(out, fmt.Sprintf("%s=%d", strings.TrimPrefix(name, "proxy_"), n))
+			out = append(out, fmt.Sprintf("%s%s=%d", prefix, strings.TrimPrefix(name, "proxy_"), n))
 		}
 	}
 	return out

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -12,9 +11,9 @@ import (
 	"github.com/usageplans/usageplans/filter/core"
 )
 
-// now is the wall clock. In Wasm it is the host's (WASI clock_time_get), which is how the
-// e2e tests move time; native tests replace it.
-var now = time.Now
+// now is the wall clock. In Wasm it is the host's (WASI clock_time_get, clock_wasip1.go),
+// which is how the e2e tests move time; native tests replace it.
+var now = wallClock
 
 // httpContext is one request. It keeps the configuration it started with, so a
 // reconfiguration in the middle of a request does not change how that request is treated.
