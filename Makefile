@@ -39,7 +39,8 @@ test: build deps
 ## bench: one table of what the filter adds to a request, per path (allow, throttled, quota
 ## exceeded, forbidden, ...): the median ns of e2e BenchmarkRequest over $(BENCH_COUNT) runs, as a
 ## multiple of the no-op module's in the same run, host calls and allocation re-entries per
-## request, and the decision alone in Wasm (filter/core BenchmarkDecide); then every
+## request, and the decision alone in Wasm (filter/core BenchmarkDecide); the gateway's req/s
+## next to httputil.ReverseProxy's in front of the same upstream; then every
 ## benchmark named .../keys=N of $(BENCH_KEYS_PKGS), in Wasm. Raw output in build/out/bench.txt.
 BENCH_COUNT     ?= 6
 BENCH_KEYS_PKGS ?= ./filter/config ./filter/core
@@ -48,7 +49,7 @@ WASMEXEC        := $(CURDIR)/build/out/wasmexec
 GO_WASM_TEST     = GOOS=wasip1 GOARCH=wasm $(GO) test -exec $(WASMEXEC) -run '^$$' -benchmem
 bench: build wasmexec
 	@{ USAGEPLANS_WASM=$(CURDIR)/$(WASM) USAGEPLANS_NOOP_WASM=$(CURDIR)/$(NOOP) \
-		$(GO) test -run '^$$' -bench '^BenchmarkRequest$$' -benchmem -count $(BENCH_COUNT) ./e2e && \
+		$(GO) test -run '^$$' -bench '^(BenchmarkRequest|BenchmarkGatewayVsReverseProxy)$$' -benchmem -count $(BENCH_COUNT) ./e2e && \
 	  $(GO_WASM_TEST) -bench '^BenchmarkDecide$$' -count $(BENCH_COUNT) ./filter/core && \
 	  $(GO_WASM_TEST) -bench '/keys=' -count $(BENCH_COUNT) $(BENCH_KEYS_PKGS); } > build/out/bench.txt || \
 		{ cat build/out/bench.txt; exit 1; }

@@ -3,7 +3,8 @@
 // ns/op, that median as a multiple of the no-op module's median from the same run, its host
 // calls and allocation re-entries per request, and the median ns/op and allocs/op of the
 // BenchmarkDecide sub-benchmark of the same name when the input has it (filter/core run in
-// Wasm by make bench-wasm). Rows of key-table sizes follow: every benchmark whose last name
+// Wasm by make bench-wasm); then the gateway's req/s next to httputil.ReverseProxy's
+// (e2e BenchmarkGatewayVsReverseProxy). Rows of key-table sizes follow: every benchmark whose last name
 // element is keys=N (10, 10k, 100k), as a multiple of its keys=10 sibling.
 //
 // Usage: go test -bench ... | benchtable [-request BenchmarkRequest] [-decide BenchmarkDecide]
@@ -118,7 +119,27 @@ func (r *results) table(w io.Writer, request, decide string) error {
 		}
 		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.0f | %.0f | %s | %s |\n", path, ns, ns/noop, calls, allocs, dns, dallocs)
 	}
+	r.gateway(w)
 	return r.keyTable(w)
+}
+
+// gatewayBench is the benchmark of the whole gateway next to httputil.ReverseProxy.
+const gatewayBench = "BenchmarkGatewayVsReverseProxy"
+
+// gateway prints the gateway's median req/s, with the filter and with the no-op module, as
+// a multiple of httputil.ReverseProxy's in front of the same upstream, when the input has them.
+func (r *results) gateway(w io.Writer) {
+	rp, ok := r.median(gatewayBench+"/reverseproxy", "req/s")
+	if !ok || rp == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\ngateway over loopback HTTP, req/s (median): httputil.ReverseProxy %.0f", rp)
+	for _, m := range []string{"noop", "filter"} {
+		if v, ok := r.median(gatewayBench+"/"+m, "req/s"); ok {
+			fmt.Fprintf(w, "; %s %.0f (%.2f×)", m, v, v/rp)
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 // keyTable prints the key-table sizes: benchmarks named .../keys=N, each as a multiple of
