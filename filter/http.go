@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -12,9 +11,9 @@ import (
 	"github.com/usageplans/usageplans/filter/core"
 )
 
-// now is the wall clock. In Wasm it is the host's (WASI clock_time_get), which is how the
-// e2e tests move time; native tests replace it.
-var now = time.Now
+// now is the wall clock. In Wasm it is the host's (WASI clock_time_get, clock_wasip1.go),
+// which is how the e2e tests move time; native tests replace it.
+var now = wallClock
 
 // httpContext is one request. It keeps the configuration it started with, so a
 // reconfiguration in the middle of a request does not change how that request is treated.
@@ -23,6 +22,12 @@ type httpContext struct {
 	plugin  *pluginContext
 	cfg     *config.Config
 	metrics *metrics
+
+	// headers are the request headers, read in one host call when the request's headers
+	// arrive; headersRead is set once they were. The values a decision needs come from them,
+	// and a header they lack is not removed (each removal is a host call).
+	headers     [][2]string
+	headersRead bool
 
 	// responseHeaders are added to the upstream's response: the RateLimit-* headers of an
 	// admitted request, when the configuration asks for them.
@@ -77,23 +82,27 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	return h.act(&d)
 }
 
-// request reads what the decision needs. Missing pseudo-headers and properties read as "":
-// the decision then treats the request as unmatched or keyless, never as an error. The
-// authority and the route name are read only when a route looks at them: each read is a
-// host call and an allocation.
+// request reads what the decision needs, from the request headers read once (one host
+// call, where a call per header cost a call and an allocation re-entry each). Missing
+// pseudo-headers and properties read as "": the decision then treats the request as
+// unmatched or keyless, never as an error; so do headers the host would not give. The
+// route name is read only when a route looks at it.
 func (h *httpContext) request() core.Request {
-	method, _ := proxywasm.GetHttpRequestHeader(":method")
-	path, _ := proxywasm.GetHttpRequestHeader(":path")
+	h.headers, h.headersRead = nil, false
+	if hs, err := proxywasm.GetHttpRequestHeaders(); err == nil {
+		h.headers, h.headersRead = hs, true
+	}
+	path := h.header(":path")
 	var host, routeName string
 	if h.cfg.MatchesHost() {
-		host, _ = proxywasm.GetHttpRequestHeader(":authority")
+		host = h.header(":authority")
 	}
 	if h.cfg.MatchesRouteName() {
 		route, _ := proxywasm.GetProperty(routeNamePath)
 		routeName = string(route)
 	}
 	return core.Request{
-		Method:    method,
+		Method:    h.header(":method"),
 		Path:      path,
 		Host:      host,
 		RouteName: routeName,
@@ -102,6 +111,37 @@ func (h *httpContext) request() core.Request {
 }
 
 var routeNamePath = []string{"xds", "route_name"}
+
+// header is the first value of the request header name (compared as Envoy does, without
+// regard to case), "" when absent.
+func (h *httpContext) header(name string) string {
+	if i := h.headerIndex(name); i >= 0 {
+		return h.headers[i][1]
+	}
+	return ""
+}
+
+func (h *httpContext) headerIndex(name string) int {
+	for i := range h.headers {
+		if k := h.headers[i][0]; len(k) == len(name) && (k == name || strings.EqualFold(k, name)) {
+			return i
+		}
+	}
+	return -1
+}
+
+// mayHave reports whether the request may carry header name: it does, or its headers were
+// never read.
+func (h *httpContext) mayHave(name string) bool {
+	return !h.headersRead || h.headerIndex(name) >= 0
+}
+
+// removeHeader removes request header name if the request may carry it.
+func (h *httpContext) removeHeader(name string) {
+	if h.mayHave(name) {
+		_ = proxywasm.RemoveHttpRequestHeader(name)
+	}
+}
 
 // apiKey reads the key from where the configuration says; "" when absent.
 func (h *httpContext) apiKey(path string) string {
@@ -113,7 +153,7 @@ func (h *httpContext) apiKey(path string) string {
 		}
 		return string(v)
 	}
-	if v, err := proxywasm.GetHttpRequestHeader(src.Header); err == nil && v != "" {
+	if v := h.header(src.Header); v != "" {
 		return v
 	}
 	if src.QueryParameter != "" {
@@ -235,10 +275,14 @@ func (h *httpContext) stripKey() {
 		return
 	}
 	if cfg.KeySource.Header != "" {
-		_ = proxywasm.RemoveHttpRequestHeader(cfg.KeySource.Header)
+		h.removeHeader(cfg.KeySource.Header)
 	}
 	if q := cfg.KeySource.QueryParameter; q != "" {
-		if path, err := proxywasm.GetHttpRequestHeader(":path"); err == nil {
+		path, err := h.header(":path"), error(nil)
+		if !h.headersRead {
+			path, err = proxywasm.GetHttpRequestHeader(":path")
+		}
+		if err == nil {
 			if stripped, ok := removeQueryParam(path, q); ok {
 				_ = proxywasm.ReplaceHttpRequestHeader(":path", stripped)
 			}
@@ -273,7 +317,7 @@ func (h *httpContext) setIdentity(d *core.Decision) {
 func (h *httpContext) removeSpoofedIdentity() {
 	for _, name := range [...]string{h.cfg.IdentityHeaders.KeyID, h.cfg.IdentityHeaders.PlanID} {
 		if name != "" {
-			_ = proxywasm.RemoveHttpRequestHeader(name)
+			h.removeHeader(name)
 		}
 	}
 }

@@ -59,11 +59,12 @@ func vmFrom(ctx context.Context) *VM { return ctx.Value(vmKey{}).(*VM) }
 func instantiateEnv(ctx context.Context, wz wazero.Runtime) (api.Module, error) {
 	b := wz.NewHostModuleBuilder("env")
 	for _, f := range envFuncs {
-		fn, full := f.fn, "env."+f.name
+		fn, full, idx := f.fn, "env."+f.name, envIndex[f.name]
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
 				v := vmFrom(ctx)
 				v.checkRestricted(full)
+				v.calls.env[idx].Add(1)
 				fn(v, stack)
 			}), f.params, f.results).
 			WithName(f.name).
@@ -123,6 +124,7 @@ func (v *VM) alloc(size uint32) (uint32, bool) {
 	stack := v.allocStack[:]
 	stack[0] = uint64(size)
 	saved := v.enter(restrictAlloc)
+	v.calls.alloc.Add(1)
 	err := v.fns.alloc.CallWithStack(v.ctx, stack)
 	v.restricted = saved
 	if err != nil {

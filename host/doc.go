@@ -65,8 +65,9 @@
 //
 // # Observation and time
 //
-// [VM.Logs], [VM.Metrics], [VM.WASICalls], [Plugin.Metrics] (shared by the plugin's VMs and
-// versions, as Envoy's stats are) and [Runtime.SharedData] read the host's state from Go;
+// [VM.Logs], [VM.Metrics], [VM.WASICalls], [VM.HostCalls], [VM.GuestAllocations] (calls.go),
+// [Plugin.Metrics] (shared by the plugin's VMs and versions, as Envoy's stats are) and
+// [Runtime.SharedData] read the host's state from Go;
 // [Options.LogSink] and [Options.LogWriter] forward log lines as they happen. [FakeClock] moves
 // the wall and monotonic clocks in tests; ticks are explicit ([VM.Tick], [VM.TickDue]) or
 // driven by [Plugin.RunTicks].

@@ -72,6 +72,7 @@ type VM struct {
 
 	failedOut  atomic.Pointer[error] // &failed once set, for Failed without the lock
 	wasiCounts [wasiFuncCount]atomic.Uint64
+	calls      callCounts // env host calls and allocation re-entries (calls.go)
 	refs       streamRefs // open streams, so a swapped-out VM closes after the last
 }
 
@@ -138,6 +139,7 @@ func (r *Runtime) instantiateVM(ctx context.Context, s vmSpec) (*VM, error) {
 		root:    rootContextID,
 		roots:   map[uint32]*rootContext{rootContextID: {}},
 		streams: map[uint32]*Stream{},
+		calls:   newCallCounts(),
 	}
 	v.ctx = context.WithValue(context.Background(), vmKey{}, v)
 	v.metricIDs.init()

@@ -1,12 +1,10 @@
-// Command wasmexec runs a GOOS=wasip1 program, typically a test binary, under wazero (the
-// engine the host package embeds), with the host's file system mounted at / and the
-// environment and working directory passed on, so that package tests and benchmarks run
-// in Wasm as they do natively:
+// Command wasmexec runs a WASI (GOOS=wasip1) command module under wazero's compiler, the
+// engine the host uses: `go test -exec` with it runs a package's tests and benchmarks in
+// Wasm, where the filter's guest code runs, rather than natively (make bench-wasm).
 //
-//	go build -o build/out/bin/wasmexec ./build/wasmexec
-//	GOOS=wasip1 GOARCH=wasm go test -exec $PWD/build/out/bin/wasmexec -run '^$' -bench . ./filter/config
-//
-// Compiled modules are cached in $WASMEXEC_CACHE (default: the user cache directory).
+// Usage: wasmexec module.wasm [args...]. The module sees the host's file system at "/", the
+// environment (PWD included, which Go's wasip1 runtime takes as its working directory), the
+// real wall and monotonic clocks, sleep and crypto/rand; its exit code is wasmexec's.
 package main
 
 import (
@@ -42,38 +40,33 @@ func run(path string, args []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cfg := wazero.NewRuntimeConfig()
-	dir := os.Getenv("WASMEXEC_CACHE")
-	if dir == "" {
-		if c, err := os.UserCacheDir(); err == nil {
-			dir = filepath.Join(c, "usageplans-wasmexec")
-		}
-	}
-	if dir != "" {
-		if cache, err := wazero.NewCompilationCacheWithDir(dir); err == nil {
+	cfg := wazero.NewRuntimeConfigCompiler()
+	if dir, err := os.UserCacheDir(); err == nil {
+		// Compiling a test binary takes seconds; the cache keeps it across runs.
+		if cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(dir, "usageplans-wasmexec")); err == nil {
 			cfg = cfg.WithCompilationCache(cache)
 		}
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	defer rt.Close(ctx)
 	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
-
-	wd, err := os.Getwd()
+	mod, err := rt.CompileModule(ctx, bin)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%s: %w", path, err)
 	}
 	mc := wazero.NewModuleConfig().
+		WithName("").
 		WithArgs(append([]string{filepath.Base(path)}, args...)...).
 		WithStdin(os.Stdin).WithStdout(os.Stdout).WithStderr(os.Stderr).
 		WithFSConfig(wazero.NewFSConfig().WithDirMount("/", "/")).
-		WithSysWalltime().WithSysNanotime().WithSysNanosleep().WithRandSource(rand.Reader)
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
+		WithRandSource(rand.Reader)
 	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+		if k, v, ok := strings.Cut(kv, "="); ok {
 			mc = mc.WithEnv(k, v)
 		}
 	}
-	mc = mc.WithEnv("PWD", wd)
-	_, err = rt.InstantiateWithConfig(ctx, bin, mc)
+	_, err = rt.InstantiateModule(ctx, mod, mc)
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		return int(exit.ExitCode()), nil
