@@ -4,7 +4,8 @@
 // calls and allocation re-entries per request, and the median ns/op and allocs/op of the
 // BenchmarkDecide sub-benchmark of the same name when the input has it (filter/core run in
 // Wasm by make bench-wasm); then the gateway's req/s next to httputil.ReverseProxy's
-// (e2e BenchmarkGatewayVsReverseProxy). Rows of key-table sizes follow: every benchmark whose last name
+// (e2e BenchmarkGatewayVsReverseProxy), and global mode's p50 and p99 next to local mode's
+// (e2e BenchmarkGlobal). Rows of key-table sizes follow: every benchmark whose last name
 // element is keys=N (10, 10k, 100k), as a multiple of its keys=10 sibling.
 //
 // Usage: go test -bench ... | benchtable [-request BenchmarkRequest] [-decide BenchmarkDecide]
@@ -120,7 +121,41 @@ func (r *results) table(w io.Writer, request, decide string) error {
 		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.0f | %.0f | %s | %s |\n", path, ns, ns/noop, calls, allocs, dns, dallocs)
 	}
 	r.gateway(w)
+	r.global(w)
 	return r.keyTable(w)
+}
+
+// globalBench is global mode's latency next to local mode's (e2e, against a real RLS).
+const globalBench = "BenchmarkGlobal"
+
+// global prints, when the input has them, the median p50 and p99 of a request with a quota
+// in local mode and in global mode (SYNC, LEASE), and the medians of each run's ratios to
+// local measured in that run, with RLS calls per request.
+func (r *results) global(w io.Writer) {
+	if _, ok := r.median(globalBench+"/local", "p50-ns"); !ok {
+		return
+	}
+	fmt.Fprintln(w, "\nglobal mode against RLS + Redis on loopback, one request at a time (medians; ratios to local in the same run):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| mode | p50 ns | p50 × local | p99 ns | p99 × local | RLS calls/request |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	for _, m := range []string{"local", "sync", "lease"} {
+		name := globalBench + "/" + m
+		p50, ok := r.median(name, "p50-ns")
+		if !ok {
+			fmt.Fprintf(w, "| %s | skipped (no RLS in this run) | | | | |\n", m)
+			continue
+		}
+		p99, _ := r.median(name, "p99-ns")
+		x50, x99, calls := "1.00", "1.00", "0"
+		if m != "local" {
+			v50, _ := r.median(name, "p50-x-local")
+			v99, _ := r.median(name, "p99-x-local")
+			c, _ := r.median(name, "calls/op")
+			x50, x99, calls = fmt.Sprintf("%.2f", v50), fmt.Sprintf("%.2f", v99), fmt.Sprintf("%.2f", c)
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %s | %.0f | %s | %s |\n", m, p50, x50, p99, x99, calls)
+	}
 }
 
 // gatewayBench is the benchmark of the whole gateway next to httputil.ReverseProxy.

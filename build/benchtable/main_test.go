@@ -19,6 +19,10 @@ BenchmarkRequest/allow-2   1000   9000 ns/op   3.000 guest-allocs/op   11.00 hos
 BenchmarkRequest/allow-2   1000  99000 ns/op   3.000 guest-allocs/op   11.00 host-calls/op   33.00 x-noop
 BenchmarkGatewayVsReverseProxy/reverseproxy-2   100   10 ns/op   2000 req/s
 BenchmarkGatewayVsReverseProxy/filter-2         100   10 ns/op   1500 req/s
+BenchmarkGlobal/local-2   100   20000 ns/op   16000 p50-ns   60000 p99-ns
+BenchmarkGlobal/local-2   100   20000 ns/op   18000 p50-ns   80000 p99-ns
+BenchmarkGlobal/sync-2    100  800000 ns/op   1.000 calls/op   750000 p50-ns   46.00 p50-x-local   2400000 p99-ns   40.00 p99-x-local
+BenchmarkGlobal/sync-2    100  800000 ns/op   1.000 calls/op   770000 p50-ns   48.00 p50-x-local   2600000 p99-ns   30.00 p99-x-local
 goos: wasip1
 BenchmarkDecide/allow       500   7000 ns/op   0 B/op   0 allocs/op
 BenchmarkDecide/allow       500   8000 ns/op   0 B/op   0 allocs/op
@@ -42,6 +46,14 @@ PASS
 | allow | 12000 | 4.00 | 11 | 3 | 7500 | 0 |
 
 gateway over loopback HTTP, req/s (median): httputil.ReverseProxy 2000; filter 1500 (0.75×)
+
+global mode against RLS + Redis on loopback, one request at a time (medians; ratios to local in the same run):
+
+| mode | p50 ns | p50 × local | p99 ns | p99 × local | RLS calls/request |
+|---|---:|---:|---:|---:|---:|
+| local | 17000 | 1.00 | 70000 | 1.00 | 0 |
+| sync | 760000 | 47.00 | 2500000 | 35.00 | 1.00 |
+| lease | skipped (no RLS in this run) | | | | |
 
 | key-table size | ns/op | × keys=10 |
 |---|---:|---:|
