@@ -163,6 +163,7 @@ func TestFactsRedisDown(t *testing.T) {
 		t.Fatalf("RLS still failing 20 calls after Redis came back")
 	}
 	t.Logf("Redis back: call %d succeeded", recovered)
+	env.AwaitRedis(t) // the other stale pooled connections fail their call now, not below
 
 	env.Redis.Pause()
 	start = time.Now()
@@ -225,10 +226,12 @@ func TestRedisPersist(t *testing.T) {
 	}
 }
 
-// Redis stopped under concurrent calls: some answer UNKNOWN at once, the others are held
-// (no answer before the caller's deadline), and once Redis is back RLS runs some of the
-// held ones (1 to 10, REDIS_POOL_SIZE, seen): counted, though every caller got an error.
-// Held calls also keep RLS from stopping on SIGTERM (rlstest kills it after 5 s).
+// Redis stopped under concurrent calls: each answers UNKNOWN at once or is held (no answer
+// before the caller's deadline), and once Redis is back RLS may run some of the held ones
+// (0 to 10, REDIS_POOL_SIZE, seen): counted, though every caller got an error; an UNKNOWN
+// call is never counted. Held calls also keep RLS from stopping on SIGTERM (rlstest kills
+// it after 5 s). How many are held and how many run depends on timing: the test pins the
+// bounds only.
 func TestFactsRedisStoppedHolds(t *testing.T) {
 	env := Start(t, Options{RedisPersist: true, RedisTimeout: 200 * time.Millisecond})
 	c := client(t, env)
@@ -263,7 +266,7 @@ func TestFactsRedisStoppedHolds(t *testing.T) {
 	v, err := env.Redis.Do("GET", "usageplans_plan_gold_key_h1_"+strconv.FormatInt(day, 10))
 	n, _ := strconv.Atoi(v)
 	t.Logf("Redis stopped, 48 calls: %d UNKNOWN, %d held to the deadline; Redis back (%v): count %d", unknown.Load(), held.Load(), time.Since(start).Round(time.Millisecond), n)
-	if err != nil || held.Load() == 0 || n < 2 || n > 1+10 {
-		t.Errorf("%d held, count %d (%v); want some held, and 1 + 1 to 10 of them run once Redis is back", held.Load(), n, err)
+	if err != nil || n < 1 || int64(n) > 1+min(held.Load(), 10) {
+		t.Errorf("%d held, count %d (%v); want 1 + at most min(held, 10): only held calls may run once Redis is back", held.Load(), n, err)
 	}
 }
