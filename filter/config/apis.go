@@ -188,13 +188,10 @@ func (n *node) insert(tmpl string) (*node, string, string) {
 			}
 			n = n.param
 		default:
-			if n.literal == nil {
-				n.literal = make(map[string]*node)
-			}
-			c := n.literal[s]
+			c := n.child(s)
 			if c == nil {
 				c = &node{}
-				n.literal[s] = c
+				n.addChild(s, c)
 			}
 			n = c
 		}

@@ -6,10 +6,51 @@ import "strings"
 // trying the literal child, then the {param} child, then the {proxy+} child, and backs
 // off when a branch has no method for the request: AWS's most-specific-match rule.
 type node struct {
-	literal map[string]*node
+	few     []literalChild   // the literal children while there are at most maxFew
+	literal map[string]*node // the literal children beyond that, all of them
 	param   *node
 	greedy  *node     // a {name+} child: matches one or more remaining segments
 	methods []*Method // of the resource ending here
+}
+
+// child is the literal child for segment seg, or nil. A node's literal children are a
+// short list, scanned, while there are few (the usual resource tree), and a map beyond
+// that: a Go map lookup hashes the segment, which in Wasm (no AES hashing) costs more than
+// comparing a few strings (BenchmarkMatch).
+func (n *node) child(seg string) *node {
+	for i := range n.few {
+		if n.few[i].seg == seg {
+			return n.few[i].node
+		}
+	}
+	if n.literal != nil {
+		return n.literal[seg]
+	}
+	return nil
+}
+
+type literalChild struct {
+	seg  string
+	node *node
+}
+
+// maxFew is how many literal children a node lists before it puts them in a map.
+const maxFew = 8
+
+// addChild adds a literal child, which child must not find yet.
+func (n *node) addChild(seg string, c *node) {
+	if n.literal == nil && len(n.few) < maxFew {
+		n.few = append(n.few, literalChild{seg, c})
+		return
+	}
+	if n.literal == nil {
+		n.literal = make(map[string]*node, 2*maxFew)
+		for _, x := range n.few {
+			n.literal[x.seg] = x.node
+		}
+		n.few = nil
+	}
+	n.literal[seg] = c
 }
 
 func (n *node) method(m string) *Method {
@@ -37,7 +78,7 @@ func (n *node) match(path, method string) *Method {
 	if i := strings.IndexByte(path, '/'); i >= 0 {
 		seg, rest = path[:i], path[i:]
 	}
-	if c := n.literal[seg]; c != nil {
+	if c := n.child(seg); c != nil {
 		if m := c.match(rest, method); m != nil {
 			return m
 		}

@@ -38,22 +38,34 @@ func sum256[T string | []byte](data T) Digest {
 	return d
 }
 
-// sha256Block runs the compression function on one 64-byte block.
+// sha256Block runs the compression function on one 64-byte block. The rounds go eight at
+// a time, each naming the working variables in their turn, so the variables are not
+// shifted along after every round: in Wasm those moves cost more than the round's own
+// arithmetic (BenchmarkSum256).
 func sha256Block(h *[8]uint32, p *[64]byte) {
 	var w [64]uint32
 	for i := 0; i < 16; i++ {
-		w[i] = uint32(p[4*i])<<24 | uint32(p[4*i+1])<<16 | uint32(p[4*i+2])<<8 | uint32(p[4*i+3])
+		j := 4 * i
+		w[i] = uint32(p[j])<<24 | uint32(p[j+1])<<16 | uint32(p[j+2])<<8 | uint32(p[j+3])
 	}
 	for i := 16; i < 64; i++ {
-		s0 := bits.RotateLeft32(w[i-15], -7) ^ bits.RotateLeft32(w[i-15], -18) ^ w[i-15]>>3
-		s1 := bits.RotateLeft32(w[i-2], -17) ^ bits.RotateLeft32(w[i-2], -19) ^ w[i-2]>>10
+		v1, v2 := w[i-15], w[i-2]
+		s0 := bits.RotateLeft32(v1, -7) ^ bits.RotateLeft32(v1, -18) ^ v1>>3
+		s1 := bits.RotateLeft32(v2, -17) ^ bits.RotateLeft32(v2, -19) ^ v2>>10
 		w[i] = w[i-16] + s0 + w[i-7] + s1
 	}
 	a, b, c, d, e, f, g, hh := h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
-	for i := 0; i < 64; i++ {
-		t1 := hh + (bits.RotateLeft32(e, -6) ^ bits.RotateLeft32(e, -11) ^ bits.RotateLeft32(e, -25)) + (e&f ^ ^e&g) + sha256K[i] + w[i]
-		t2 := (bits.RotateLeft32(a, -2) ^ bits.RotateLeft32(a, -13) ^ bits.RotateLeft32(a, -22)) + (a&b ^ a&c ^ b&c)
-		hh, g, f, e, d, c, b, a = g, f, e, d+t1, c, b, a, t1+t2
+	for i := 0; i < 64; i += 8 {
+		k := (*[8]uint32)(sha256K[i : i+8])
+		x := (*[8]uint32)(w[i : i+8])
+		d, hh = sha256Round(a, b, c, d, e, f, g, hh, k[0]+x[0])
+		c, g = sha256Round(hh, a, b, c, d, e, f, g, k[1]+x[1])
+		b, f = sha256Round(g, hh, a, b, c, d, e, f, k[2]+x[2])
+		a, e = sha256Round(f, g, hh, a, b, c, d, e, k[3]+x[3])
+		hh, d = sha256Round(e, f, g, hh, a, b, c, d, k[4]+x[4])
+		g, c = sha256Round(d, e, f, g, hh, a, b, c, k[5]+x[5])
+		f, b = sha256Round(c, d, e, f, g, hh, a, b, k[6]+x[6])
+		e, a = sha256Round(b, c, d, e, f, g, hh, a, k[7]+x[7])
 	}
 	h[0] += a
 	h[1] += b
@@ -63,6 +75,15 @@ func sha256Block(h *[8]uint32, p *[64]byte) {
 	h[5] += f
 	h[6] += g
 	h[7] += hh
+}
+
+// sha256Round is one round on the working variables a to h, kw the round's constant plus
+// its message word: it returns the new d (d+T1) and the new h (T1+T2), which become the
+// next round's e and a.
+func sha256Round(a, b, c, d, e, f, g, h, kw uint32) (uint32, uint32) {
+	t1 := h + (bits.RotateLeft32(e, -6) ^ bits.RotateLeft32(e, -11) ^ bits.RotateLeft32(e, -25)) + (e&f ^ ^e&g) + kw
+	t2 := (bits.RotateLeft32(a, -2) ^ bits.RotateLeft32(a, -13) ^ bits.RotateLeft32(a, -22)) + (a&b ^ a&c ^ b&c)
+	return d + t1, t1 + t2
 }
 
 // sha256Init is the initial hash value: the first 32 bits of the fractional parts of the

@@ -81,3 +81,16 @@ func rootFraction32(p int64, root int) uint32 {
 	v, _ := frac.Int(nil)
 	return uint32(v.Uint64())
 }
+
+// BenchmarkSum256 hashes a key value of the usual length (one block), as KeyByValue does
+// for every request with a key.
+func BenchmarkSum256(b *testing.B) {
+	key := "GeneratedKeyValue000000000001abcdefghijk"
+	var d Digest
+	for b.Loop() {
+		d = sum256(key)
+	}
+	if d != Digest(sha256.Sum256([]byte(key))) {
+		b.Fatal("sum256 differs from crypto/sha256")
+	}
+}

@@ -10,26 +10,41 @@ import (
 
 // reuseStore is shared data that allocates nothing once warm: Get hands out its own buffer
 // (Txn decodes it at once and keeps nothing) and Set copies into it. It lets a test see
-// Decide's own allocations.
+// Decide's own allocations. Each key has its own version, as in Envoy's shared data, so a
+// request that writes one entry does not make its CAS on another lose; mismatches counts
+// the sets that lost.
 type reuseStore struct {
-	vals map[string][]byte
-	cas  uint32
+	vals       map[string]*reuseValue
+	mismatches int
 }
+
+type reuseValue struct {
+	b   []byte
+	cas uint32
+}
+
+func newReuseStore() *reuseStore { return &reuseStore{vals: map[string]*reuseValue{}} }
 
 func (r *reuseStore) Get(key string) ([]byte, uint32, error) {
 	v, ok := r.vals[key]
 	if !ok {
 		return nil, 0, state.ErrNotFound
 	}
-	return v, r.cas, nil
+	return v.b, v.cas, nil
 }
 
 func (r *reuseStore) Set(key string, value []byte, cas uint32) error {
-	if _, ok := r.vals[key]; ok && cas != r.cas && cas != 0 {
+	v, ok := r.vals[key]
+	if ok && cas != v.cas && cas != 0 {
+		r.mismatches++
 		return state.ErrCASMismatch
 	}
-	r.cas++
-	r.vals[key] = append(r.vals[key][:0], value...)
+	if !ok {
+		v = &reuseValue{}
+		r.vals[key] = v
+	}
+	v.cas++
+	v.b = append(v.b[:0], value...)
 	return nil
 }
 
@@ -57,7 +72,7 @@ func TestDecideAllocations(t *testing.T) {
 		{"not governed", get("/admin/x", ""), Pass, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &reuseStore{vals: map[string][]byte{}}
+			s := newReuseStore()
 			var dc Decider
 			at := t0
 			for range 4 { // spend k1's bucket of 2 or its quota of 3; build the names

@@ -165,3 +165,48 @@ func TestDecodeMultiByteVarints(t *testing.T) {
 		t.Fatalf("re-encoding changed the bytes")
 	}
 }
+
+// TestDecodeUsualAgrees: Decode's shortcut for the usual entry decodes exactly what the
+// full decoder accepts, into the same Entry, and leaves everything else to it: the sample,
+// every truncation of it and every one of its bytes changed to 0x00, 0x01, 0x7f, 0x80, 0xff
+// and itself plus one. The valid ones must take the shortcut.
+func TestDecodeUsualAgrees(t *testing.T) {
+	in := sampleBytes(t)
+	var inputs [][]byte
+	for n := range len(in) + 1 {
+		inputs = append(inputs, in[:n])
+	}
+	for i := range in {
+		for _, c := range []byte{0x00, 0x01, 0x7f, 0x80, 0xff, in[i] + 1} {
+			b := bytes.Clone(in)
+			b[i] = c
+			inputs = append(inputs, b)
+		}
+	}
+	dup := sample
+	dup.Buckets = []Slot{sample.Buckets[0], sample.Buckets[0]}
+	inputs = append(inputs, AppendEncode(nil, &dup), AppendEncode(nil, &Entry{}), append(bytes.Clone(in), 0))
+	took := 0
+	for _, b := range inputs {
+		var usual, full Entry
+		ok := decodeUsual(b, &usual)
+		err := decodeAny(b, &full)
+		if !ok {
+			continue
+		}
+		took++
+		if err != nil {
+			t.Fatalf("%x: the shortcut decoded what the decoder refuses: %v", b, err)
+		}
+		if !reflect.DeepEqual(usual, full) {
+			t.Fatalf("%x: the shortcut decoded %+v, the decoder %+v", b, usual, full)
+		}
+	}
+	var e Entry
+	if !decodeUsual(in, &e) || !decodeUsual(AppendEncode(nil, &Entry{}), &e) {
+		t.Fatal("the sample and the empty entry do not take the shortcut")
+	}
+	if took < 50 {
+		t.Fatalf("only %d inputs took the shortcut", took)
+	}
+}
