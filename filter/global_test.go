@@ -182,8 +182,9 @@ func TestLocalModeMakesNoCall(t *testing.T) {
 	}
 }
 
-// A request with a body waits for RLS with its body held: Envoy would continue a stopped
-// request whose body callback answers Continue.
+// A request with a body waits for RLS with its body held, as Envoy's ratelimit filter holds
+// it (StopIterationAndWatermark): Envoy would continue a stopped request whose body callback
+// answers Continue.
 func TestGlobalHoldsTheBody(t *testing.T) {
 	h := start(t, withOptions(`"global": {"cluster": "rls", "domain": "up"}`), types.OnPluginStartStatusOK)
 	c := &rlsCounter{t: t}
@@ -191,8 +192,8 @@ func TestGlobalHoldsTheBody(t *testing.T) {
 	if a := h.host.CallOnRequestHeaders(id, [][2]string{{":method", "POST"}, {":path", "/pets"}, {":authority", "api.example.com"}, key(dailyKey)}, false); a != types.ActionPause {
 		t.Fatalf("headers: %v", a)
 	}
-	if a := h.host.CallOnRequestBody(id, []byte(`{"name":"rex"}`), false); a != types.ActionPause {
-		t.Errorf("body while waiting: %v, want Pause", a)
+	if a := h.host.CallOnRequestBody(id, []byte(`{"name":"rex"}`), false); a != actionStopIterationAndWatermark {
+		t.Errorf("body while waiting: %v, want 2 (StopIterationAndWatermark)", a)
 	}
 	if a := h.host.CallOnRequestTrailers(id, [][2]string{{"x-t", "1"}}); a != types.ActionPause {
 		t.Errorf("trailers while waiting: %v, want Pause", a)

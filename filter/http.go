@@ -48,16 +48,23 @@ type httpContext struct {
 // OnHttpRequestBody: a usage API call buffers its body (usageapi.go); a request waiting for
 // RLS holds its body back (global.go), since Envoy continues a request whose headers stopped
 // as soon as a body callback answers Continue, which would send it upstream before its quota
-// is decided. Otherwise the body passes.
+// is decided. It holds it as Envoy's own ratelimit filter does, with
+// StopIterationAndWatermark: Envoy stops reading the body at its buffer limit instead of
+// answering 413. (Such callbacks come only under allow_on_headers_stop_iteration; without
+// it Envoy holds the body itself until the filter continues.) Otherwise the body passes.
 func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
 	switch {
 	case h.usage != nil:
 		return h.usageBody(bodySize, endOfStream)
 	case h.global.waiting:
-		return types.ActionPause
+		return actionStopIterationAndWatermark
 	}
 	return types.ActionContinue
 }
+
+// actionStopIterationAndWatermark is proxy-wasm's FilterDataStatus 2, which the SDK has no
+// name for: buffer the body, with flow control at the buffer limit rather than a 413.
+const actionStopIterationAndWatermark types.Action = 2
 
 // decidedHook, nil outside tests, runs after the outcome is recorded ("recorded") and after
 // a local reply is sent ("replied"), so that tests can panic there.

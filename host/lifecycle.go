@@ -34,7 +34,7 @@ func (v *VM) continueStream(t StreamType) Status {
 		// Envoy's root context has no stream to continue; the call is accepted and does nothing.
 		return StatusOK
 	}
-	s.stopped[t], s.dataStopped[t], s.stoppedAll[t], s.continued[t] = false, false, false, true
+	s.stopped[t], s.dataStopped[t], s.stoppedAll[t], s.watermark[t], s.continued[t] = false, false, false, false, true
 	if t == StreamRequest {
 		s.bufferingReq = false // the buffered body goes on; the next chunk starts a new buffer
 	}

@@ -44,6 +44,7 @@ type Stream struct {
 	stopped       [2]bool // by direction (StreamRequest, StreamResponse): headers or trailers stopped
 	dataStopped   [2]bool // a body callback stopped (StopIterationAndBuffer)
 	stoppedAll    [2]bool // the headers callback stopped all iteration: no body or trailers callback until continued
+	watermark     [2]bool // the last body callback answered StopIterationAndWatermark (2)
 	continued     [2]bool // proxy_continue_stream ran during the current callback
 	inResponse    bool
 	local         *LocalResponse
@@ -183,6 +184,7 @@ func (s *Stream) callback(dir StreamType, kind callbackKind, fn api.Function, na
 	switch kind {
 	case dataCallback:
 		s.dataStopped[dir] = stop
+		s.watermark[dir] = stop && uint32(res) == 2
 	case headersCallback:
 		s.stopped[dir] = stop
 		// cpp-host reads a headers StopIteration (1) as StopAllIterationAndWatermark unless
@@ -230,6 +232,16 @@ func (s *Stream) StoppedAll(dir StreamType) bool {
 	s.vm.mu.Lock()
 	defer s.vm.mu.Unlock()
 	return s.stoppedAllLocked(dir)
+}
+
+// Watermarked reports whether the filter holds direction dir and its last body callback
+// answered StopIterationAndWatermark (2): Envoy buffers the body with flow control, that is,
+// it stops reading at its buffer limit instead of answering 413 (a proxy on this host does
+// the same).
+func (s *Stream) Watermarked(dir StreamType) bool {
+	s.vm.mu.Lock()
+	defer s.vm.mu.Unlock()
+	return s.watermark[dir] && s.pausedLocked(dir)
 }
 
 func (s *Stream) stoppedAllLocked(dir StreamType) bool {

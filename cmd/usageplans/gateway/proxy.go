@@ -146,11 +146,15 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, x *exchange) {
 	x.keyID = headerOr(up, a.identity.KeyID)
 	x.planID = headerOr(up, a.identity.PlanID)
 	var body io.Reader = http.NoBody
+	var released []byte // what the filter left of the chunks it was given while it held the headers
+	if held.started {
+		released = s.Body(host.BufferHTTPRequestBody)
+	}
 	switch {
 	case held.whole:
-		body = bytes.NewReader(held.body)
+		body = bytes.NewReader(released)
 	case !eos:
-		body = &filterBody{s: s, src: held.rest, ctx: ctx, buf: make([]byte, 32<<10), timers: x.timers, pending: held.body}
+		body = &filterBody{s: s, src: held.rest, ctx: ctx, buf: make([]byte, 32<<10), timers: x.timers, pending: released}
 	}
 	req, err := upstreamRequest(ctx, up, body)
 	if err != nil {

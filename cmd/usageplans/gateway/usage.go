@@ -102,11 +102,12 @@ const maxHeldBody = 1 << 20
 // paused on the request headers with StopIteration (--allow-on-headers-stop-iteration, as
 // Envoy's PluginConfig field of that name): the filter's usage API answers an UpdateUsage
 // from its body, and global mode holds a request while it asks RLS. Each chunk
-// restarts the stream idle timer. It stops at the body's end, or once the filter has
-// continued the request or answered it, and returns what the filter released of the body
-// (for the upstream) and the rest of the body to stream through the filter as usual.
-// tooLarge reports over maxHeldBody buffered while the filter still held the request,
-// which Envoy answers 413.
+// restarts the stream idle timer. It stops at the body's end, once the filter has
+// continued the request or answered it, or at maxHeldBody when the filter holds the body
+// with StopIterationAndWatermark (flow control: the rest is read once the filter lets the
+// request go), and returns what the filter was given and the rest of the body to stream
+// through the filter as usual. tooLarge reports over maxHeldBody buffered while the filter
+// held the request with StopIterationAndBuffer, which Envoy answers 413.
 func (g *Gateway) holdBody(s *host.Stream, r *http.Request, x *exchange, eos bool, act host.Action, err error) (h heldBody, _ host.Action, _ error) {
 	h.rest = r.Body
 	if eos || err != nil || act != host.ActionPause || s.LocalResponse() != nil || s.Reset() || s.StoppedAll(host.StreamRequest) {
@@ -129,27 +130,32 @@ func (g *Gateway) holdBody(s *host.Stream, r *http.Request, x *exchange, eos boo
 		if n == 0 && !last {
 			continue
 		}
-		if total += n; total > maxHeldBody && s.Paused(host.StreamRequest) {
+		if total += n; total > maxHeldBody && s.Paused(host.StreamRequest) && !s.Watermarked(host.StreamRequest) {
 			h.tooLarge = true
 			return h, act, nil
 		}
 		delivered, _, err := s.RequestBodyWhilePaused(buf[:n], last)
 		if !delivered { // continued (or answered) while this chunk was read: it streams
-			h.body = s.Body(host.BufferHTTPRequestBody)
+			h.started = total > n
 			h.rest = io.MultiReader(bytes.NewReader(append([]byte(nil), buf[:n]...)), r.Body)
 			return h, act, nil
 		}
+		h.started = true
 		if err != nil || last {
-			h.body, h.whole = s.Body(host.BufferHTTPRequestBody), last
+			h.whole = last
 			return h, act, err
+		}
+		if total >= maxHeldBody && s.Watermarked(host.StreamRequest) {
+			// Flow control: the rest is not read until the filter lets the request go.
+			return h, act, nil
 		}
 	}
 }
 
 // heldBody is what holdBody read of a request body while the filter held the headers.
 type heldBody struct {
-	body     []byte    // released by the filter, for the upstream first
-	whole    bool      // body is all of it
+	started  bool      // chunks went to the filter: what it left of them (Body) goes upstream first
+	whole    bool      // ... and they were all of it
 	rest     io.Reader // the rest of the client's body, to stream through the filter
 	tooLarge bool
 }
