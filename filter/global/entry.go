@@ -54,30 +54,57 @@ var (
 
 // AppendEncode appends e's encoding to dst.
 func AppendEncode(dst []byte, e *Entry) []byte {
-	dst = append(dst, EntryVersion)
-	for _, v := range [...]int64{e.Period, e.Engine, e.Admitted, e.Pending, e.Outage, e.Remaining + 1, e.Lease, e.FlightUntil, e.FlightPending, e.Failing, e.Over} {
+	vs := [...]int64{e.Period, e.Engine, e.Admitted, e.Pending, e.Outage, e.Remaining + 1, e.Lease, e.FlightUntil, e.FlightPending, e.Failing, e.Over}
+	return appendCounts(dst, EntryVersion, vs[:])
+}
+
+// appendCounts appends the encoding of every entry of this package: a version byte, then
+// the counts as unsigned varints.
+func appendCounts(dst []byte, version byte, vs []int64) []byte {
+	dst = append(dst, version)
+	for _, v := range vs {
 		dst = binary.AppendUvarint(dst, uint64(v))
 	}
 	return dst
 }
 
+// decodeCounts reads what appendCounts wrote with version into vs, each count at most
+// max, and returns the bytes after the last one. what names the entry in errors ("" for
+// the quota entry).
+func decodeCounts(b []byte, version byte, what string, max uint64, vs []int64) ([]byte, error) {
+	if len(b) == 0 {
+		if what != "" {
+			return nil, fmt.Errorf("%w: empty %s", ErrEntryCorrupt, what)
+		}
+		return nil, fmt.Errorf("%w: empty", ErrEntryCorrupt)
+	}
+	if b[0] != version {
+		if what != "" {
+			return nil, fmt.Errorf("%w %d (%s)", ErrEntryVersion, b[0], what)
+		}
+		return nil, fmt.Errorf("%w %d", ErrEntryVersion, b[0])
+	}
+	b = b[1:]
+	for i := range vs {
+		v, n := binary.Uvarint(b)
+		if n <= 0 || v > max {
+			if what != "" {
+				return nil, fmt.Errorf("%w: %s count %d", ErrEntryCorrupt, what, i)
+			}
+			return nil, fmt.Errorf("%w: count %d", ErrEntryCorrupt, i)
+		}
+		vs[i], b = int64(v), b[n:]
+	}
+	return b, nil
+}
+
 // Decode reads an entry Encode wrote. Another version, a truncated count, a count out of
 // range or bytes after the last one is an error.
 func Decode(b []byte, e *Entry) error {
-	if len(b) == 0 {
-		return fmt.Errorf("%w: empty", ErrEntryCorrupt)
-	}
-	if b[0] != EntryVersion {
-		return fmt.Errorf("%w %d", ErrEntryVersion, b[0])
-	}
-	b = b[1:]
 	var vs [11]int64
-	for i := range vs {
-		v, n := binary.Uvarint(b)
-		if n <= 0 || v > 1<<62 {
-			return fmt.Errorf("%w: count %d", ErrEntryCorrupt, i)
-		}
-		vs[i], b = int64(v), b[n:]
+	b, err := decodeCounts(b, EntryVersion, "", 1<<62, vs[:])
+	if err != nil {
+		return err
 	}
 	if len(b) != 0 {
 		return fmt.Errorf("%w: %d bytes after the last count", ErrEntryCorrupt, len(b))

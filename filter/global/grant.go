@@ -1,7 +1,6 @@
 package global
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 
@@ -55,29 +54,16 @@ func GrantEntryKey(namespace, planID, keyID string) string {
 
 // AppendGrantEntry appends e's encoding to dst.
 func AppendGrantEntry(dst []byte, e *GrantEntry) []byte {
-	dst = append(dst, GrantEntryVersion)
-	for _, v := range [...]int64{e.Period, e.Gen, e.Limit, e.Checked} {
-		dst = binary.AppendUvarint(dst, uint64(v))
-	}
-	return dst
+	vs := [...]int64{e.Period, e.Gen, e.Limit, e.Checked}
+	return appendCounts(dst, GrantEntryVersion, vs[:])
 }
 
 // DecodeGrantEntry reads an entry AppendGrantEntry wrote.
 func DecodeGrantEntry(b []byte, e *GrantEntry) error {
-	if len(b) == 0 {
-		return fmt.Errorf("%w: empty grant entry", ErrEntryCorrupt)
-	}
-	if b[0] != GrantEntryVersion {
-		return fmt.Errorf("%w %d (grant entry)", ErrEntryVersion, b[0])
-	}
-	b = b[1:]
 	var vs [4]int64
-	for i := range vs {
-		v, n := binary.Uvarint(b)
-		if n <= 0 || v > 1<<62 {
-			return fmt.Errorf("%w: grant entry count %d", ErrEntryCorrupt, i)
-		}
-		vs[i], b = int64(v), b[n:]
+	b, err := decodeCounts(b, GrantEntryVersion, "grant entry", 1<<62, vs[:])
+	if err != nil {
+		return err
 	}
 	if len(b) != 0 || vs[2] > UsageLimit {
 		return fmt.Errorf("%w: grant entry: %d bytes after the last count, limit %d", ErrEntryCorrupt, len(b), vs[2])

@@ -1,7 +1,6 @@
 package global
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -59,30 +58,17 @@ func UsageEntryKey(namespace, planID, keyID string) string {
 
 // AppendUsageEntry appends e's encoding to dst.
 func AppendUsageEntry(dst []byte, e *UsageEntry) []byte {
-	dst = append(dst, UsageEntryVersion)
-	for _, v := range [...]int64{e.Day[0], e.Day[1], e.N[0], e.N[1], e.Failing} {
-		dst = binary.AppendUvarint(dst, uint64(v))
-	}
-	return dst
+	vs := [...]int64{e.Day[0], e.Day[1], e.N[0], e.N[1], e.Failing}
+	return appendCounts(dst, UsageEntryVersion, vs[:])
 }
 
 // DecodeUsageEntry reads an entry AppendUsageEntry wrote; another version, a truncated or
 // out-of-range count or trailing bytes is an error.
 func DecodeUsageEntry(b []byte, e *UsageEntry) error {
-	if len(b) == 0 {
-		return fmt.Errorf("%w: empty usage entry", ErrEntryCorrupt)
-	}
-	if b[0] != UsageEntryVersion {
-		return fmt.Errorf("%w %d (usage entry)", ErrEntryVersion, b[0])
-	}
-	b = b[1:]
 	var vs [5]int64
-	for i := range vs {
-		v, n := binary.Uvarint(b)
-		if n <= 0 || v > 1<<53 {
-			return fmt.Errorf("%w: usage entry count %d", ErrEntryCorrupt, i)
-		}
-		vs[i], b = int64(v), b[n:]
+	b, err := decodeCounts(b, UsageEntryVersion, "usage entry", 1<<53, vs[:])
+	if err != nil {
+		return err
 	}
 	if len(b) != 0 || vs[4] > 1 {
 		return fmt.Errorf("%w: usage entry: %d bytes after the last count, failing %d", ErrEntryCorrupt, len(b), vs[4])
