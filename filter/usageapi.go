@@ -39,8 +39,8 @@ func (h *httpContext) usageAPI(req *core.Request, endOfStream bool) (types.Actio
 	_ = proxywasm.SetProperty(stateOutcome, stateUsageAPI)
 	// An admin key comes from the key header only: req.Key may come from a property or
 	// from apiKeyQueryParameter, and a key in the query string is one that lands in logs.
-	value, _ := proxywasm.GetHttpRequestHeader(u.Header)
-	_ = proxywasm.RemoveHttpRequestHeader(u.Header)
+	value := h.header(u.Header)
+	h.removeHeader(u.Header)
 	path := req.Path
 	if q := h.cfg.KeySource.QueryParameter; q != "" {
 		if stripped, ok := removeQueryParam(path, q); ok {
