@@ -140,6 +140,11 @@ func startServeFleet(t *testing.T, bin string, env *rlstest.Env, timeout time.Du
 
 func (f *fleet) admin(p *fleetProxy, method, path string) (reply, error) {
 	req, _ := http.NewRequest(method, "http://"+p.admin+path, nil)
+	return f.do(req)
+}
+
+// do sends req with the fleet's client and reads the whole answer.
+func (f *fleet) do(req *http.Request) (reply, error) {
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return reply{}, err
@@ -358,13 +363,7 @@ func (f *fleet) one(l *fleetLoad, n int, key string) {
 func (f *fleet) get(p *fleetProxy, key string) (reply, error) {
 	req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr+"/pets", nil)
 	req.Header.Set("x-api-key", key)
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return reply{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}, err
+	return f.do(req)
 }
 
 // sequence sends one request to each of proxies in order, and returns the statuses (a
